@@ -1,0 +1,82 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"corral/server"
+	"corral/version"
+)
+
+// Execute runs the corral command line.
+func Execute() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := NewRoot()
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		return 1
+	}
+	return 0
+}
+
+// NewRoot builds the command tree.
+func NewRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "corral",
+		Short:         "corral: a lightweight container orchestrator that speaks the Kubernetes API",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServerCommand(), newVersionCommand())
+	return root
+}
+
+func newVersionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print corral's version",
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintf(cmd.OutOrStdout(), "corral %s (Kubernetes API v1.37.2)\n", version.Version)
+		},
+	}
+}
+
+func newServerCommand() *cobra.Command {
+	cfg := server.Defaults()
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane (API server on embedded or external etcd)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.Version = version.Version
+			if !cfg.DisableAgent {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: the node agent has not landed yet; running the control plane only (as with --disable-agent)")
+			}
+			return server.Run(cmd.Context(), cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for etcd data, certificates, token and kubeconfig")
+	f.StringVar(&cfg.BindAddress, "bind-address", cfg.BindAddress, "address the API server listens on")
+	f.IntVar(&cfg.HTTPSPort, "https-listen-port", cfg.HTTPSPort, "HTTPS port of the API server")
+	f.StringVar(&cfg.AdvertiseAddress, "advertise-address", "", "address other machines reach this server on (default: bind address or first non-loopback address)")
+	f.StringSliceVar(&cfg.DatastoreEndpoint, "datastore-endpoint", nil, "external etcd endpoints (comma separated) instead of the embedded etcd")
+	f.StringVar(&cfg.DatastoreCAFile, "datastore-cafile", "", "CA file for TLS to the external etcd")
+	f.StringVar(&cfg.DatastoreCertFile, "datastore-certfile", "", "client certificate for TLS to the external etcd")
+	f.StringVar(&cfg.DatastoreKeyFile, "datastore-keyfile", "", "client key for TLS to the external etcd")
+	f.IntVar(&cfg.EtcdClientPort, "etcd-client-port", cfg.EtcdClientPort, "client port of the embedded etcd (loopback only)")
+	f.IntVar(&cfg.EtcdPeerPort, "etcd-peer-port", cfg.EtcdPeerPort, "peer port of the embedded etcd (loopback only)")
+	f.StringVar(&cfg.ServiceCIDR, "service-cidr", cfg.ServiceCIDR, "range of service cluster IPs")
+	f.StringVar(&cfg.ClusterCIDR, "cluster-cidr", cfg.ClusterCIDR, "range of pod IPs")
+	f.StringVar(&cfg.NodePortRange, "service-node-port-range", cfg.NodePortRange, "range of service node ports")
+	f.StringVar(&cfg.Token, "token", "", "cluster join token (default: generated on first start, kept in <data-dir>/token)")
+	f.StringSliceVar(&cfg.TLSSANs, "tls-san", nil, "extra host names or IPs for the serving certificate")
+	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane without a local node agent")
+	return cmd
+}

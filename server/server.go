@@ -1,0 +1,241 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	genericapiserver "k8s.io/apiserver/pkg/server"
+
+	"corral/apiserver"
+	"corral/storage"
+)
+
+// Config holds the settings of `corral server`; flag names match the
+// field docs.
+type Config struct {
+	DataDir           string   // --data-dir
+	BindAddress       string   // --bind-address
+	HTTPSPort         int      // --https-listen-port
+	AdvertiseAddress  string   // --advertise-address
+	DatastoreEndpoint []string // --datastore-endpoint (external etcd)
+	DatastoreCAFile   string   // --datastore-cafile
+	DatastoreCertFile string   // --datastore-certfile
+	DatastoreKeyFile  string   // --datastore-keyfile
+	EtcdClientPort    int      // --etcd-client-port (embedded etcd)
+	EtcdPeerPort      int      // --etcd-peer-port (embedded etcd)
+	ServiceCIDR       string   // --service-cidr
+	ClusterCIDR       string   // --cluster-cidr
+	NodePortRange     string   // --service-node-port-range
+	Token             string   // --token
+	TLSSANs           []string // --tls-san
+	DisableAgent      bool     // --disable-agent
+	Version           string
+
+	// Listener replaces BindAddress:HTTPSPort (tests listen on port 0).
+	Listener net.Listener
+	// FastEtcd shortens the embedded etcd's raft ticks (tests).
+	FastEtcd bool
+	// Ready, when set, is closed once the API server serves.
+	Ready chan struct{}
+}
+
+// Defaults fills what a fresh `corral server` uses.
+func Defaults() Config {
+	dataDir := "/var/lib/corral"
+	if os.Geteuid() != 0 {
+		home, _ := os.UserHomeDir()
+		dataDir = filepath.Join(home, ".corral")
+	}
+	return Config{
+		DataDir: dataDir, BindAddress: "0.0.0.0", HTTPSPort: 6443,
+		EtcdClientPort: 2379, EtcdPeerPort: 2380,
+		ServiceCIDR: "10.43.0.0/16", ClusterCIDR: "10.42.0.0/16", NodePortRange: "30000-32767",
+	}
+}
+
+// Paths of the files a server keeps in its data directory.
+func KubeconfigPath(dataDir string) string { return filepath.Join(dataDir, "kubeconfig.yaml") }
+func TokenPath(dataDir string) string      { return filepath.Join(dataDir, "token") }
+
+// Run starts the control plane and serves until ctx ends.
+func Run(ctx context.Context, cfg Config) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	_, serviceCIDR, err := net.ParseCIDR(cfg.ServiceCIDR)
+	if err != nil {
+		return fmt.Errorf("--service-cidr: %w", err)
+	}
+	if _, _, err := net.ParseCIDR(cfg.ClusterCIDR); err != nil {
+		return fmt.Errorf("--cluster-cidr: %w", err)
+	}
+	portBase, portSize, err := parsePortRange(cfg.NodePortRange)
+	if err != nil {
+		return fmt.Errorf("--service-node-port-range: %w", err)
+	}
+	bind := net.ParseIP(cfg.BindAddress)
+	if bind == nil {
+		return fmt.Errorf("--bind-address %q is not an IP address", cfg.BindAddress)
+	}
+	advertise, err := advertiseAddress(cfg.AdvertiseAddress, bind)
+	if err != nil {
+		return err
+	}
+	port := cfg.HTTPSPort
+	if cfg.Listener != nil {
+		port = cfg.Listener.Addr().(*net.TCPAddr).Port
+	}
+
+	token, err := ensureToken(TokenPath(cfg.DataDir), cfg.Token)
+	if err != nil {
+		return err
+	}
+	certs := pki{dir: filepath.Join(cfg.DataDir, "tls")}
+	hostname, _ := os.Hostname()
+	kubernetesIP := net.ParseIP(storage.NewIPAllocator(nil, "", serviceCIDR).First())
+	dnsNames := []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}
+	if hostname != "" {
+		dnsNames = append(dnsNames, hostname)
+	}
+	ips := []net.IP{net.ParseIP("127.0.0.1"), kubernetesIP, advertise}
+	for _, san := range cfg.TLSSANs {
+		if ip := net.ParseIP(san); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dnsNames = append(dnsNames, san)
+		}
+	}
+	if !bind.IsUnspecified() {
+		ips = append(ips, bind)
+	}
+	if err := certs.ensure(dnsNames, ips); err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+
+	endpoints := cfg.DatastoreEndpoint
+	if len(endpoints) == 0 {
+		etcd, err := storage.StartEmbedded(ctx, storage.EmbeddedConfig{
+			DataDir:   filepath.Join(cfg.DataDir, "etcd"),
+			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", cfg.EtcdClientPort),
+			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", cfg.EtcdPeerPort),
+			Fast:      cfg.FastEtcd,
+		})
+		if err != nil {
+			return err
+		}
+		defer etcd.Close()
+		endpoints = etcd.Endpoints
+	}
+
+	srv, err := apiserver.New(apiserver.Config{
+		Listener: cfg.Listener, BindAddress: bind, Port: port,
+		ServingCertFile: certs.ServingCert(), ServingKeyFile: certs.ServingKey(), ClientCAFile: certs.CACert(),
+		EtcdEndpoints: endpoints, EtcdCAFile: cfg.DatastoreCAFile, EtcdCertFile: cfg.DatastoreCertFile, EtcdKeyFile: cfg.DatastoreKeyFile,
+		JoinToken: token, ServiceCIDR: serviceCIDR, NodePortBase: portBase, NodePortSize: portSize,
+		AdvertiseAddress: advertise, Version: cfg.Version,
+	})
+	if err != nil {
+		return err
+	}
+	server := fmt.Sprintf("https://127.0.0.1:%d", port)
+	if err := writeKubeconfig(KubeconfigPath(cfg.DataDir), server, certs); err != nil {
+		return err
+	}
+	if cfg.Ready != nil {
+		srv.Generic.AddPostStartHookOrDie("corral-ready", func(genericapiserver.PostStartHookContext) error {
+			close(cfg.Ready)
+			return nil
+		})
+	}
+	return srv.Run(ctx)
+}
+
+func parsePortRange(s string) (base, size int, err error) {
+	var lo, hi int
+	if _, err := fmt.Sscanf(s, "%d-%d", &lo, &hi); err != nil {
+		return 0, 0, fmt.Errorf("%q is not a range like 30000-32767", s)
+	}
+	if lo < 1 || hi > 65535 || hi < lo {
+		return 0, 0, fmt.Errorf("%q is not a valid port range", s)
+	}
+	return lo, hi - lo + 1, nil
+}
+
+// advertiseAddress picks the address other machines reach this server on:
+// the flag, else the bind address, else the first non-loopback address.
+func advertiseAddress(flag string, bind net.IP) (net.IP, error) {
+	if flag != "" {
+		ip := net.ParseIP(flag)
+		if ip == nil {
+			return nil, fmt.Errorf("--advertise-address %q is not an IP address", flag)
+		}
+		return ip, nil
+	}
+	if !bind.IsUnspecified() {
+		return bind, nil
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+			return n.IP, nil
+		}
+	}
+	return net.ParseIP("127.0.0.1"), nil
+}
+
+// ensureToken returns the cluster join token: the flag's, else the one
+// stored in the data dir, else a new random one, which is then stored.
+func ensureToken(path, flag string) (string, error) {
+	if flag != "" {
+		return flag, writeFileAtomic(path, []byte(flag+"\n"), 0o600)
+	}
+	data, err := os.ReadFile(path)
+	if err == nil && strings.TrimSpace(string(data)) != "" {
+		return strings.TrimSpace(string(data)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(b)
+	return token, writeFileAtomic(path, []byte(token+"\n"), 0o600)
+}
+
+// writeKubeconfig writes the admin kubeconfig (client certificate auth).
+func writeKubeconfig(path, server string, certs pki) error {
+	ca, err := os.ReadFile(certs.CACert())
+	if err != nil {
+		return err
+	}
+	cert, err := os.ReadFile(certs.AdminCert())
+	if err != nil {
+		return err
+	}
+	key, err := os.ReadFile(certs.AdminKey())
+	if err != nil {
+		return err
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["corral"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: ca}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cert, ClientKeyData: key}
+	cfg.Contexts["corral"] = &clientcmdapi.Context{Cluster: "corral", AuthInfo: "admin", Namespace: "default"}
+	cfg.CurrentContext = "corral"
+	data, err := clientcmd.Write(*cfg)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, data, 0o600)
+}
