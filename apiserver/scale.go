@@ -46,8 +46,7 @@ func (r *ScaleREST) Get(ctx context.Context, name string, options *metav1.GetOpt
 
 func (r *ScaleREST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc,
 	updateValidation rest.ValidateObjectUpdateFunc, _ bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
-	var scaleErr error
-	transform := func(ctx context.Context, newObj, oldObj runtime.Object) (runtime.Object, error) {
+	transform := func(ctx context.Context, _, oldObj runtime.Object) (runtime.Object, error) {
 		oldScale, err := scaleOf(oldObj)
 		if err != nil {
 			return nil, err
@@ -61,9 +60,8 @@ func (r *ScaleREST) Update(ctx context.Context, name string, objInfo rest.Update
 			return nil, apierrors.NewBadRequest(fmt.Sprintf("expected an autoscaling/v1 Scale, got %T", obj))
 		}
 		if scale.Spec.Replicas < 0 {
-			scaleErr = apierrors.NewInvalid(scaleGVK.GroupKind(), name, field.ErrorList{
+			return nil, apierrors.NewInvalid(scaleGVK.GroupKind(), name, field.ErrorList{
 				field.Invalid(field.NewPath("spec", "replicas"), scale.Spec.Replicas, "must be greater than or equal to 0")})
-			return nil, scaleErr
 		}
 		if scale.ResourceVersion != "" && scale.ResourceVersion != oldScale.ResourceVersion {
 			return nil, apierrors.NewConflict(r.store.DefaultQualifiedResource, name,
@@ -75,6 +73,7 @@ func (r *ScaleREST) Update(ctx context.Context, name string, objInfo rest.Update
 			}
 		}
 		replicas := scale.Spec.Replicas
+		newObj := oldObj.DeepCopyObject()
 		structOf(newObj).FieldByName("Spec").FieldByName("Replicas").Set(reflect.ValueOf(&replicas))
 		return newObj, nil
 	}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	restclient "k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// benchServer is a corral server subprocess on loopback ports.
+type benchServer struct {
+	cmd     *exec.Cmd
+	dataDir string
+	config  *restclient.Config
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startServer(ctx context.Context, binary string) (*benchServer, error) {
+	dir, err := os.MkdirTemp("", "corral-bench-")
+	if err != nil {
+		return nil, err
+	}
+	ports := make([]int, 3)
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	cmd := exec.Command(binary, "server", "--disable-agent", "--data-dir", dir, "--bind-address", "127.0.0.1",
+		"--https-listen-port", strconv.Itoa(ports[0]), "--etcd-client-port", strconv.Itoa(ports[1]), "--etcd-peer-port", strconv.Itoa(ports[2]))
+	logFile, err := os.Create(filepath.Join(dir, "server.log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", binary, err)
+	}
+	s := &benchServer{cmd: cmd, dataDir: dir}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("server not ready in 2 minutes; see %s", logFile.Name())
+		}
+		if cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(dir, "kubeconfig.yaml")); err == nil {
+			cfg.QPS, cfg.Burst = 100000, 100000
+			c, err := kubernetes.NewForConfig(cfg)
+			if err == nil {
+				body, err := c.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+				if err == nil && string(body) == "ok" {
+					s.config = cfg
+					return s, nil
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func (s *benchServer) stop() {
+	if s.cmd.Process != nil {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			s.cmd.Process.Kill()
+		}
+	}
+	os.RemoveAll(s.dataDir)
+}
+
+// rss reads the server's resident set size in MB.
+func (s *benchServer) rss() (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			kb, err := strconv.ParseFloat(f[1], 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS")
+}
+
+func (s *benchServer) idleRSS(ctx context.Context) (float64, error) {
+	select {
+	case <-time.After(10 * time.Second):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return s.rss()
+}
