@@ -263,7 +263,8 @@ func (r *EvictionREST) takeDisruption(ctx context.Context, pod *corev1.Pod, dryR
 }
 
 func tooManyRequests(msg string) error {
-	err := apierrors.NewTooManyRequests(msg, 10)
+	// No Retry-After: clients must not spin on a budget that only a controller can refresh.
+	err := apierrors.NewTooManyRequests(msg, 0)
 	err.ErrStatus.Details.Causes = append(err.ErrStatus.Details.Causes, metav1.StatusCause{Type: "DisruptionBudget", Message: msg})
 	return err
 }

@@ -153,10 +153,12 @@ func (t *transaction) allocate(ctx context.Context, svc, old *corev1.Service) er
 				return apierrors.NewInternalError(fmt.Errorf("failed to allocate a serviceIP: %w", err))
 			}
 			ip = next
-		} else if err := t.a.ips.Allocate(ctx, ip, owner(svc)); err != nil {
+			t.ips = append(t.ips, ip)
+		} else if taken, err := t.take(ctx, t.a.ips, ip, svc); err != nil {
 			return allocationError(svc, path, ip, err, t.a.ips.Range)
+		} else if taken {
+			t.ips = append(t.ips, ip)
 		}
-		t.ips = append(t.ips, ip)
 		svc.Spec.ClusterIP = ip
 		svc.Spec.ClusterIPs = []string{ip}
 		family := corev1.IPv4Protocol
@@ -197,14 +199,30 @@ func (t *transaction) allocate(ctx context.Context, svc, old *corev1.Service) er
 		case held[p.NodePort]:
 		default:
 			value := fmt.Sprint(p.NodePort)
-			if err := t.a.ports.Allocate(ctx, value, owner(svc)); err != nil {
+			taken, err := t.take(ctx, t.a.ports, value, svc)
+			if err != nil {
 				return allocationError(svc, path, p.NodePort, err, t.a.ports.Range)
 			}
-			t.ports = append(t.ports, value)
+			if taken {
+				t.ports = append(t.ports, value)
+			}
 		}
 		held[p.NodePort] = true
 	}
 	return nil
+}
+
+// take allocates a value the user asked for. A value this same service
+// already holds (a repeated create, a restart's bootstrap) is not an error,
+// and is not given back if the request fails.
+func (t *transaction) take(ctx context.Context, a *storage.Allocator, value string, svc *corev1.Service) (bool, error) {
+	err := a.Allocate(ctx, value, owner(svc))
+	if errors.Is(err, storage.ErrAllocated) {
+		if held, ownerErr := a.Owner(ctx, value); ownerErr == nil && held == owner(svc) {
+			return false, nil
+		}
+	}
+	return err == nil, err
 }
 
 func allocationError(svc *corev1.Service, path *field.Path, value interface{}, err error, valid string) error {

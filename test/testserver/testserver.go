@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -26,6 +27,7 @@ type Server struct {
 	Config     *restclient.Config
 	cancel     context.CancelFunc
 	done       chan error
+	stopOnce   sync.Once
 }
 
 // Options adjust the server started.
@@ -94,13 +96,15 @@ func Start(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// Stop ends the server and waits for it to exit.
+// Stop ends the server and waits for it to exit; stopping twice is fine.
 func (s *Server) Stop() {
-	s.cancel()
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-	}
+	s.stopOnce.Do(func() {
+		s.cancel()
+		select {
+		case <-s.done:
+		case <-time.After(30 * time.Second):
+		}
+	})
 }
 
 // Cleanup stops the server and removes its data directory.
