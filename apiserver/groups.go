@@ -17,6 +17,7 @@ import (
 var hooksFor = map[schema.GroupResource]hooks{
 	{Resource: "pods"}:                 podHooks,
 	{Resource: "namespaces"}:           namespaceHooks,
+	{Resource: "services"}:             serviceHooks,
 	{Group: "batch", Resource: "jobs"}: jobHooks,
 }
 

@@ -27,6 +27,7 @@ import (
 
 	"corral/api"
 	"corral/api/openapi"
+	"corral/api/validation"
 	"corral/storage"
 )
 
@@ -68,6 +69,7 @@ type Server struct {
 // New builds the API server: storage for every served resource, the
 // handler chain with authentication, authorization and admission.
 func New(cfg Config) (*Server, error) {
+	validation.SetNodePortRange(int32(cfg.NodePortBase), int32(cfg.NodePortBase+cfg.NodePortSize-1))
 	gc := genericapiserver.NewConfig(api.Codecs)
 	gc.EffectiveVersion = versionInfo{basecompatibility.NewEffectiveVersionFromString(KubernetesVersion, "", ""), cfg.Version}
 	gc.FeatureGate = utilfeature.DefaultFeatureGate

@@ -34,6 +34,22 @@ func needsNodePorts(s *corev1.Service) bool {
 	return s.Spec.Type == corev1.ServiceTypeNodePort || s.Spec.Type == corev1.ServiceTypeLoadBalancer
 }
 
+// serviceHooks drop the allocated fields of a service that becomes an
+// ExternalName, as upstream's strategy does, so that a patch setting only
+// the type is valid.
+var serviceHooks = hooks{
+	prepareForUpdate: func(_ context.Context, obj, old runtime.Object) {
+		svc, oldSvc := obj.(*corev1.Service), old.(*corev1.Service)
+		if svc.Spec.Type == corev1.ServiceTypeExternalName && oldSvc.Spec.Type != corev1.ServiceTypeExternalName {
+			svc.Spec.ClusterIP, svc.Spec.ClusterIPs = "", nil
+			svc.Spec.IPFamilies, svc.Spec.IPFamilyPolicy = nil, nil
+			for i := range svc.Spec.Ports {
+				svc.Spec.Ports[i].NodePort = 0
+			}
+		}
+	},
+}
+
 func owner(s *corev1.Service) string { return s.Namespace + "/" + s.Name }
 
 // install wires the allocations into the service store.
