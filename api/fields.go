@@ -2,7 +2,6 @@ package api
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -92,7 +91,7 @@ func addFieldLabelConversions(s *runtime.Scheme) error {
 		kind := r.GroupVersionKind()
 		err := s.AddFieldLabelConversionFunc(kind, func(label, value string) (string, string, error) {
 			if !allowed[label] {
-				return "", "", fmt.Errorf("%q is not a known field selector: only %q", label, keys(allowed))
+				return "", "", fmt.Errorf("field label not supported: %s", label)
 			}
 			return label, value, nil
 		})
@@ -101,13 +100,4 @@ func addFieldLabelConversions(s *runtime.Scheme) error {
 		}
 	}
 	return nil
-}
-
-func keys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -71,6 +71,9 @@ func (Authorizer) Authorize(_ context.Context, a authorizer.Attributes) (authori
 	if !a.IsResourceRequest() && publicPath(a.GetPath()) {
 		return authorizer.DecisionAllow, "", nil
 	}
+	if a.IsResourceRequest() && selfReview(a) {
+		return authorizer.DecisionAllow, "", nil
+	}
 	return authorizer.DecisionNoOpinion, "RBAC is not enforced yet: only system:masters are authorized", nil
 }
 
@@ -84,13 +87,31 @@ func publicPath(p string) bool {
 	return false
 }
 
+// selfReview matches what upstream's system:basic-user role grants every
+// authenticated user: asking what they themselves may do and who they are.
+func selfReview(a authorizer.Attributes) bool {
+	if a.GetVerb() != "create" {
+		return false
+	}
+	switch a.GetAPIGroup() + "/" + a.GetResource() {
+	case "authorization.k8s.io/selfsubjectaccessreviews", "authorization.k8s.io/selfsubjectrulesreviews",
+		"authentication.k8s.io/selfsubjectreviews":
+		return true
+	}
+	return false
+}
+
 // RulesFor lists what a user may do (SelfSubjectRulesReview).
 func (Authorizer) RulesFor(_ context.Context, u user.Info, _ string) ([]authorizer.ResourceRuleInfo, []authorizer.NonResourceRuleInfo, bool, error) {
 	if privileged(u) {
 		return []authorizer.ResourceRuleInfo{&authorizer.DefaultResourceRuleInfo{Verbs: []string{"*"}, APIGroups: []string{"*"}, Resources: []string{"*"}}},
 			[]authorizer.NonResourceRuleInfo{&authorizer.DefaultNonResourceRuleInfo{Verbs: []string{"*"}, NonResourceURLs: []string{"*"}}}, false, nil
 	}
-	return nil, []authorizer.NonResourceRuleInfo{&authorizer.DefaultNonResourceRuleInfo{Verbs: []string{"get"},
+	selfReviews := []authorizer.ResourceRuleInfo{
+		&authorizer.DefaultResourceRuleInfo{Verbs: []string{"create"}, APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"selfsubjectaccessreviews", "selfsubjectrulesreviews"}},
+		&authorizer.DefaultResourceRuleInfo{Verbs: []string{"create"}, APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"selfsubjectreviews"}},
+	}
+	return selfReviews, []authorizer.NonResourceRuleInfo{&authorizer.DefaultNonResourceRuleInfo{Verbs: []string{"get"},
 		NonResourceURLs: []string{"/healthz", "/livez", "/readyz", "/version", "/version/", "/api", "/api/*", "/apis", "/apis/*", "/openapi/*"}}}, false, nil
 }
 

@@ -78,5 +78,6 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.Token, "token", "", "cluster join token (default: generated on first start, kept in <data-dir>/token)")
 	f.StringSliceVar(&cfg.TLSSANs, "tls-san", nil, "extra host names or IPs for the serving certificate")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane without a local node agent")
+	f.BoolVar(&cfg.DisableControllers, "disable-controllers", false, "run without the controller manager (API server only)")
 	return cmd
 }

@@ -13,33 +13,36 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/klog/v2"
 
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
 	"corral/apiserver"
+	"corral/controllers/manager"
 	"corral/storage"
 )
 
 // Config holds the settings of `corral server`; flag names match the
 // field docs.
 type Config struct {
-	DataDir           string   // --data-dir
-	BindAddress       string   // --bind-address
-	HTTPSPort         int      // --https-listen-port
-	AdvertiseAddress  string   // --advertise-address
-	DatastoreEndpoint []string // --datastore-endpoint (external etcd)
-	DatastoreCAFile   string   // --datastore-cafile
-	DatastoreCertFile string   // --datastore-certfile
-	DatastoreKeyFile  string   // --datastore-keyfile
-	EtcdClientPort    int      // --etcd-client-port (embedded etcd)
-	EtcdPeerPort      int      // --etcd-peer-port (embedded etcd)
-	ServiceCIDR       string   // --service-cidr
-	ClusterCIDR       string   // --cluster-cidr
-	NodePortRange     string   // --service-node-port-range
-	Token             string   // --token
-	TLSSANs           []string // --tls-san
-	DisableAgent      bool     // --disable-agent
-	Version           string
+	DataDir            string   // --data-dir
+	BindAddress        string   // --bind-address
+	HTTPSPort          int      // --https-listen-port
+	AdvertiseAddress   string   // --advertise-address
+	DatastoreEndpoint  []string // --datastore-endpoint (external etcd)
+	DatastoreCAFile    string   // --datastore-cafile
+	DatastoreCertFile  string   // --datastore-certfile
+	DatastoreKeyFile   string   // --datastore-keyfile
+	EtcdClientPort     int      // --etcd-client-port (embedded etcd)
+	EtcdPeerPort       int      // --etcd-peer-port (embedded etcd)
+	ServiceCIDR        string   // --service-cidr
+	ClusterCIDR        string   // --cluster-cidr
+	NodePortRange      string   // --service-node-port-range
+	Token              string   // --token
+	TLSSANs            []string // --tls-san
+	DisableAgent       bool     // --disable-agent
+	DisableControllers bool     // --disable-controllers
+	Version            string
 
 	// Listener replaces BindAddress:HTTPSPort (tests listen on port 0).
 	Listener net.Listener
@@ -150,6 +153,16 @@ func Run(ctx context.Context, cfg Config) error {
 	server := fmt.Sprintf("https://127.0.0.1:%d", port)
 	if err := writeKubeconfig(KubeconfigPath(cfg.DataDir), server, certs); err != nil {
 		return err
+	}
+	if !cfg.DisableControllers {
+		srv.Generic.AddPostStartHookOrDie("corral-controllers", func(hookCtx genericapiserver.PostStartHookContext) error {
+			go func() {
+				if err := manager.Run(hookCtx, hookCtx.LoopbackClientConfig, manager.Options{}); err != nil {
+					klog.ErrorS(err, "controller manager")
+				}
+			}()
+			return nil
+		})
 	}
 	if cfg.Ready != nil {
 		srv.Generic.AddPostStartHookOrDie("corral-ready", func(genericapiserver.PostStartHookContext) error {

@@ -1,0 +1,133 @@
+// Package manager runs corral's controllers in one process, behind a
+// leader-election Lease, so that with several servers exactly one set of
+// controllers acts at a time.
+package manager
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
+	restclient "k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"corral/controllers/garbagecollector"
+	"corral/controllers/namespace"
+)
+
+// Clients are what every controller needs from the API server.
+type Clients struct {
+	Kube      kubernetes.Interface
+	Metadata  metadata.Interface
+	Informers informers.SharedInformerFactory
+	Clock     clock.WithTicker
+}
+
+// starter starts one controller; it returns once the controller runs.
+type starter struct {
+	name  string
+	start func(ctx context.Context, c Clients) error
+}
+
+// starters lists the controllers in start order.
+var starters = []starter{
+	{"namespace", func(ctx context.Context, c Clients) error {
+		ctrl := namespace.NewController(c.Kube, c.Metadata, c.Kube.Discovery(), c.Informers.Core().V1().Namespaces())
+		go ctrl.Run(ctx, 2)
+		return nil
+	}},
+	{"garbage-collector", func(ctx context.Context, c Clients) error {
+		ctrl, err := garbagecollector.NewController(c.Metadata, c.Kube.Discovery(), c.Clock)
+		if err != nil {
+			return err
+		}
+		go ctrl.Run(ctx, 4)
+		return nil
+	}},
+}
+
+// Options configure the manager.
+type Options struct {
+	// LeaseNamespace and LeaseName name the election lease.
+	LeaseNamespace, LeaseName string
+	// Identity of this process in the election (default host name + uuid).
+	Identity string
+	// LeaseDuration, RenewDeadline and RetryPeriod as in client-go.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.LeaseNamespace == "" {
+		o.LeaseNamespace = "kube-system"
+	}
+	if o.LeaseName == "" {
+		o.LeaseName = "corral-controller-manager"
+	}
+	if o.Identity == "" {
+		host, _ := os.Hostname()
+		o.Identity = host + "_" + string(uuid.NewUUID())
+	}
+	if o.LeaseDuration == 0 {
+		o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = 15*time.Second, 10*time.Second, 2*time.Second
+	}
+}
+
+// Run campaigns for the lease and runs the controllers while it is held.
+// It returns when ctx ends; losing the lease stops the controllers.
+func Run(ctx context.Context, config *restclient.Config, opts Options) error {
+	opts.defaults()
+	cfg := restclient.CopyConfig(config)
+	cfg.QPS, cfg.Burst = 200, 400
+	cfg.UserAgent = "corral-controller-manager"
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	md, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, opts.LeaseNamespace, opts.LeaseName,
+		kube.CoreV1(), kube.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: opts.Identity})
+	if err != nil {
+		return err
+	}
+	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: lock, ReleaseOnCancel: true, Name: opts.LeaseName,
+		LeaseDuration: opts.LeaseDuration, RenewDeadline: opts.RenewDeadline, RetryPeriod: opts.RetryPeriod,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(ctx context.Context) {
+				if err := startAll(ctx, Clients{Kube: kube, Metadata: md,
+					Informers: informers.NewSharedInformerFactory(kube, 0), Clock: clock.RealClock{}}); err != nil {
+					klog.ErrorS(err, "starting controllers")
+				}
+			},
+			OnStoppedLeading: func() { klog.InfoS("controller-manager lease lost or released", "identity", opts.Identity) },
+		},
+	})
+	if err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		elector.Run(ctx) // returns when leadership is lost; campaign again
+	}
+	return nil
+}
+
+func startAll(ctx context.Context, c Clients) error {
+	for _, s := range starters {
+		if err := s.start(ctx, c); err != nil {
+			return fmt.Errorf("%s controller: %w", s.name, err)
+		}
+	}
+	c.Informers.Start(ctx.Done())
+	return nil
+}
