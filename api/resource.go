@@ -14,17 +14,17 @@ type Resource struct {
 	Group, Version string
 	// Plural is the path segment (pods); Kind and Singular follow from it.
 	Plural, Singular, Kind string
-	Namespaced         bool
-	ShortNames         []string
-	Categories         []string
-	New, NewList       func() runtime.Object
+	Namespaced             bool
+	ShortNames             []string
+	Categories             []string
+	New, NewList           func() runtime.Object
 
 	// Status serves <plural>/status; Scale serves <plural>/scale.
 	Status, Scale bool
 	// Fields are selectable field labels beyond metadata.name and
 	// metadata.namespace, with the function that reads them from an object.
-	Fields    []string
-	FieldsOf  func(obj runtime.Object) fields.Set
+	Fields   []string
+	FieldsOf func(obj runtime.Object) fields.Set
 	// AllowCreateOnUpdate lets PUT create a missing object (as upstream does
 	// for endpoints, events and leases).
 	AllowCreateOnUpdate bool
