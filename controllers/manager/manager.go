@@ -21,6 +21,7 @@ import (
 
 	"corral/controllers/garbagecollector"
 	"corral/controllers/namespace"
+	"corral/controllers/serviceaccount"
 )
 
 // Clients are what every controller needs from the API server.
@@ -42,6 +43,11 @@ var starters = []starter{
 	{"namespace", func(ctx context.Context, c Clients) error {
 		ctrl := namespace.NewController(c.Kube, c.Metadata, c.Kube.Discovery(), c.Informers.Core().V1().Namespaces())
 		go ctrl.Run(ctx, 2)
+		return nil
+	}},
+	{"serviceaccount", func(ctx context.Context, c Clients) error {
+		ctrl := serviceaccount.NewController(c.Kube, c.Informers.Core().V1().Namespaces(), c.Informers.Core().V1().ServiceAccounts())
+		go ctrl.Run(ctx, 1)
 		return nil
 	}},
 	{"garbage-collector", func(ctx context.Context, c Clients) error {

@@ -101,3 +101,12 @@ func TestGarbageCollectionPolicies(t *testing.T) {
 		t.Fatalf("orphan: dependent %v, err %v", child, err)
 	}
 }
+
+func TestDefaultServiceAccount(t *testing.T) {
+	c := clientset(t)
+	ns := newNamespace(t, "accounts")
+	eventually(t, "default service account created", func(ctx context.Context) (bool, error) {
+		_, err := c.CoreV1().ServiceAccounts(ns).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
+	})
+}
