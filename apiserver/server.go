@@ -90,7 +90,7 @@ func New(cfg Config) (*Server, error) {
 	gc.SecureServing.ClientCA = clientCA
 	tokens := NewTokenAuthenticator(cfg.AdminToken, cfg.JoinToken)
 	gc.Authentication.Authenticator = union.New(
-		x509request.NewDynamic(clientCA.VerifyOptions, x509request.CommonNameUserConversion),
+		newCachedCertAuthenticator(x509request.NewDynamic(clientCA.VerifyOptions, x509request.CommonNameUserConversion)),
 		bearertoken.New(tokens),
 	)
 	gc.Authorization.Authorizer = Authorizer{}
