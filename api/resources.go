@@ -121,7 +121,8 @@ var Resources = []*Resource{
 	{Group: "storage.k8s.io", Plural: "storageclasses", Kind: "StorageClass", ShortNames: []string{"sc"},
 		New: obj[storagev1.StorageClass](), NewList: obj[storagev1.StorageClassList]()},
 	{Group: "events.k8s.io", Plural: "events", Kind: "Event", Namespaced: true, ShortNames: []string{"ev"}, AllowCreateOnUpdate: true,
-		New: obj[eventsv1.Event](), NewList: obj[eventsv1.EventList]()},
+		New: obj[eventsv1.Event](), NewList: obj[eventsv1.EventList](),
+		StorageOf: &schema.GroupResource{Resource: "events"}},
 
 	// Reviews: answered at once, never stored.
 	{Group: "authorization.k8s.io", Plural: "selfsubjectaccessreviews", Kind: "SelfSubjectAccessReview", Virtual: true,

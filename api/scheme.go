@@ -84,6 +84,9 @@ func registerInternalAliases(s *runtime.Scheme) error {
 				continue
 			}
 		}
+		if hub, ok := sharedHubs[gvk.GroupKind()]; ok {
+			t = reflect.TypeOf(hub).Elem()
+		}
 		internal := schema.GroupVersionKind{Group: gvk.Group, Version: runtime.APIVersionInternal, Kind: gvk.Kind}
 		if existing, ok := s.AllKnownTypes()[internal]; ok && existing != t {
 			continue
@@ -93,11 +96,22 @@ func registerInternalAliases(s *runtime.Scheme) error {
 	return nil
 }
 
+// sharedHubs are kinds of one group whose objects are stored as another
+// group's type: events.k8s.io/v1 Events are core/v1 Events seen through
+// another schema (upstream stores both in one place too).
+var sharedHubs = map[schema.GroupKind]runtime.Object{
+	{Group: "events.k8s.io", Kind: "Event"}:     &corev1.Event{},
+	{Group: "events.k8s.io", Kind: "EventList"}: &corev1.EventList{},
+}
+
 // StorageVersions are the versions objects are written to etcd in.
 func StorageVersions() []schema.GroupVersion {
 	seen := map[schema.GroupVersion]bool{}
 	var out []schema.GroupVersion
 	for _, r := range Resources {
+		if r.StorageOf != nil {
+			continue
+		}
 		gv := r.GroupVersion()
 		if v, ok := internalVersionOf[gv.Group]; ok {
 			gv.Version = v

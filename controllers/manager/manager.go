@@ -19,8 +19,10 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"corral/controllers/deployment"
 	"corral/controllers/garbagecollector"
 	"corral/controllers/namespace"
+	"corral/controllers/replicaset"
 	"corral/controllers/serviceaccount"
 )
 
@@ -48,6 +50,17 @@ var starters = []starter{
 	{"serviceaccount", func(ctx context.Context, c Clients) error {
 		ctrl := serviceaccount.NewController(c.Kube, c.Informers.Core().V1().Namespaces(), c.Informers.Core().V1().ServiceAccounts())
 		go ctrl.Run(ctx, 1)
+		return nil
+	}},
+	{"replicaset", func(ctx context.Context, c Clients) error {
+		ctrl := replicaset.NewController(c.Kube, c.Informers.Apps().V1().ReplicaSets(), c.Informers.Core().V1().Pods(), c.Clock)
+		go ctrl.Run(ctx, 5)
+		return nil
+	}},
+	{"deployment", func(ctx context.Context, c Clients) error {
+		ctrl := deployment.NewController(c.Kube, c.Informers.Apps().V1().Deployments(), c.Informers.Apps().V1().ReplicaSets(),
+			c.Informers.Core().V1().Pods(), c.Clock)
+		go ctrl.Run(ctx, 5)
 		return nil
 	}},
 	{"garbage-collector", func(ctx context.Context, c Clients) error {

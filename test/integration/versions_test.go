@@ -6,6 +6,7 @@ import (
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
@@ -64,5 +65,38 @@ func TestProtobufClient(t *testing.T) {
 	list, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	if err != nil || len(list.Items) != 1 {
 		t.Fatalf("protobuf list: %v %v", list, err)
+	}
+}
+
+// TestEventsInBothGroups writes an event through each API and reads it
+// through the other: both views share one storage, as upstream.
+func TestEventsInBothGroups(t *testing.T) {
+	ctx := context.Background()
+	c := clientset(t)
+	ns := newNamespace(t, "events")
+	ref := corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: "p", APIVersion: "v1"}
+	now := metav1.NowMicro()
+	newEvent := &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Name: "new"}, EventTime: now, ReportingController: "corral.dev/test",
+		ReportingInstance: "test-1", Action: "Testing", Reason: "Tested", Regarding: ref, Note: "from events.k8s.io", Type: "Normal"}
+	if _, err := c.EventsV1().Events(ns).Create(ctx, newEvent, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	core, err := c.CoreV1().Events(ns).Get(ctx, "new", metav1.GetOptions{})
+	if err != nil || core.Message != "from events.k8s.io" || core.InvolvedObject.Name != "p" || core.ReportingController != "corral.dev/test" {
+		t.Fatalf("core view of an events.k8s.io event: %+v %v", core, err)
+	}
+	old := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "old"}, InvolvedObject: ref, Reason: "Old", Message: "from core/v1",
+		Type: "Warning", Source: corev1.EventSource{Component: "test"}, Count: 3}
+	if _, err := c.CoreV1().Events(ns).Create(ctx, old, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.EventsV1().Events(ns).List(ctx, metav1.ListOptions{})
+	if err != nil || len(list.Items) != 2 {
+		t.Fatalf("events.k8s.io list: %v %v", list, err)
+	}
+	for _, e := range list.Items {
+		if e.Name == "old" && (e.Note != "from core/v1" || e.DeprecatedCount != 3 || e.Regarding.Name != "p") {
+			t.Fatalf("events.k8s.io view of a core event: %+v", e)
+		}
 	}
 }
