@@ -65,7 +65,9 @@ func TestGarbageCollectionPolicies(t *testing.T) {
 			return apierrors.IsNotFound(err), nil
 		}
 	}
-	policy := func(p metav1.DeletionPropagation) metav1.DeleteOptions { return metav1.DeleteOptions{PropagationPolicy: &p} }
+	policy := func(p metav1.DeletionPropagation) metav1.DeleteOptions {
+		return metav1.DeleteOptions{PropagationPolicy: &p}
+	}
 
 	// Background: the owner goes at once, the dependent after it.
 	owner := mk("bg-owner")
