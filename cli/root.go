@@ -33,7 +33,7 @@ func NewRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCommand(), newVersionCommand())
+	root.AddCommand(newServerCommand(), newAgentCommand(), newVersionCommand())
 	return root
 }
 
@@ -78,6 +78,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.Token, "token", "", "cluster join token (default: generated on first start, kept in <data-dir>/token)")
 	f.StringSliceVar(&cfg.TLSSANs, "tls-san", nil, "extra host names or IPs for the serving certificate")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane without a local node agent")
-	f.BoolVar(&cfg.DisableControllers, "disable-controllers", false, "run without the controller manager (API server only)")
+	f.BoolVar(&cfg.DisableControllers, "disable-controllers", false, "run without the controller manager")
+	f.BoolVar(&cfg.DisableScheduler, "disable-scheduler", false, "run without the scheduler")
 	return cmd
 }

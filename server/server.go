@@ -11,6 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	restclient "k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/klog/v2"
@@ -19,6 +22,7 @@ import (
 
 	"corral/apiserver"
 	"corral/controllers/manager"
+	"corral/scheduler"
 	"corral/storage"
 )
 
@@ -42,6 +46,7 @@ type Config struct {
 	TLSSANs            []string // --tls-san
 	DisableAgent       bool     // --disable-agent
 	DisableControllers bool     // --disable-controllers
+	DisableScheduler   bool     // --disable-scheduler
 	Version            string
 
 	// Listener replaces BindAddress:HTTPSPort (tests listen on port 0).
@@ -79,7 +84,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("--service-cidr: %w", err)
 	}
-	if _, _, err := net.ParseCIDR(cfg.ClusterCIDR); err != nil {
+	_, clusterCIDR, err := net.ParseCIDR(cfg.ClusterCIDR)
+	if err != nil {
 		return fmt.Errorf("--cluster-cidr: %w", err)
 	}
 	portBase, portSize, err := parsePortRange(cfg.NodePortRange)
@@ -157,8 +163,18 @@ func Run(ctx context.Context, cfg Config) error {
 	if !cfg.DisableControllers {
 		srv.Generic.AddPostStartHookOrDie("corral-controllers", func(hookCtx genericapiserver.PostStartHookContext) error {
 			go func() {
-				if err := manager.Run(hookCtx, hookCtx.LoopbackClientConfig, manager.Options{}); err != nil {
+				if err := manager.Run(hookCtx, hookCtx.LoopbackClientConfig, manager.Options{ClusterCIDR: clusterCIDR}); err != nil {
 					klog.ErrorS(err, "controller manager")
+				}
+			}()
+			return nil
+		})
+	}
+	if !cfg.DisableScheduler {
+		srv.Generic.AddPostStartHookOrDie("corral-scheduler", func(hookCtx genericapiserver.PostStartHookContext) error {
+			go func() {
+				if err := runScheduler(hookCtx, hookCtx.LoopbackClientConfig); err != nil {
+					klog.ErrorS(err, "scheduler")
 				}
 			}()
 			return nil
@@ -251,4 +267,16 @@ func writeKubeconfig(path, server string, certs pki) error {
 		return err
 	}
 	return writeFileAtomic(path, data, 0o600)
+}
+
+// runScheduler runs the scheduler while this server holds its lease.
+func runScheduler(ctx context.Context, config *restclient.Config) error {
+	return manager.RunElected(ctx, config, manager.Options{LeaseName: "corral-scheduler"}, "corral-scheduler",
+		func(ctx context.Context, kube kubernetes.Interface, _ *restclient.Config) error {
+			factory := informers.NewSharedInformerFactory(kube, 0)
+			s := scheduler.New(kube, factory, scheduler.Options{})
+			factory.Start(ctx.Done())
+			go s.Run(ctx)
+			return nil
+		})
 }

@@ -6,6 +6,7 @@ package manager
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
@@ -19,9 +20,14 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"corral/controllers/cronjob"
 	"corral/controllers/deployment"
 	"corral/controllers/garbagecollector"
+	"corral/controllers/job"
 	"corral/controllers/namespace"
+	"corral/controllers/nodeipam"
+	"corral/controllers/nodelifecycle"
+	"corral/controllers/podgc"
 	"corral/controllers/replicaset"
 	"corral/controllers/serviceaccount"
 )
@@ -32,6 +38,7 @@ type Clients struct {
 	Metadata  metadata.Interface
 	Informers informers.SharedInformerFactory
 	Clock     clock.WithTicker
+	Options   Options
 }
 
 // starter starts one controller; it returns once the controller runs.
@@ -63,6 +70,39 @@ var starters = []starter{
 		go ctrl.Run(ctx, 5)
 		return nil
 	}},
+	{"node-ipam", func(ctx context.Context, c Clients) error {
+		ctrl, err := nodeipam.NewController(c.Kube, c.Informers.Core().V1().Nodes(), c.Options.ClusterCIDR, c.Options.NodeCIDRMaskSize)
+		if err != nil {
+			return err
+		}
+		go ctrl.Run(ctx, 1)
+		return nil
+	}},
+	{"node-lifecycle", func(ctx context.Context, c Clients) error {
+		opts := nodelifecycle.DefaultOptions()
+		if c.Options.DefaultUnreachableToleration != nil {
+			opts.DefaultUnreachableToleration = *c.Options.DefaultUnreachableToleration
+		}
+		ctrl := nodelifecycle.NewController(c.Kube, c.Informers.Core().V1().Nodes(), c.Informers.Coordination().V1().Leases(),
+			c.Informers.Core().V1().Pods(), opts, c.Clock)
+		go ctrl.Run(ctx, 4)
+		return nil
+	}},
+	{"pod-gc", func(ctx context.Context, c Clients) error {
+		ctrl := podgc.NewController(c.Kube, c.Informers.Core().V1().Pods(), c.Informers.Core().V1().Nodes(), podgc.DefaultOptions(), c.Clock)
+		go ctrl.Run(ctx, 4)
+		return nil
+	}},
+	{"job", func(ctx context.Context, c Clients) error {
+		ctrl := job.NewController(c.Kube, c.Informers.Batch().V1().Jobs(), c.Informers.Core().V1().Pods(), c.Clock)
+		go ctrl.Run(ctx, 5)
+		return nil
+	}},
+	{"cronjob", func(ctx context.Context, c Clients) error {
+		ctrl := cronjob.NewController(c.Kube, c.Informers.Batch().V1().CronJobs(), c.Informers.Batch().V1().Jobs(), c.Clock)
+		go ctrl.Run(ctx, 2)
+		return nil
+	}},
 	{"garbage-collector", func(ctx context.Context, c Clients) error {
 		ctrl, err := garbagecollector.NewController(c.Metadata, c.Kube.Discovery(), c.Clock)
 		if err != nil {
@@ -81,6 +121,13 @@ type Options struct {
 	Identity string
 	// LeaseDuration, RenewDeadline and RetryPeriod as in client-go.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+
+	// ClusterCIDR is split into per-node pod CIDRs of NodeCIDRMaskSize bits.
+	ClusterCIDR      *net.IPNet
+	NodeCIDRMaskSize int
+	// DefaultUnreachableToleration, when set, is how long pods without a
+	// toleration for an unreachable or not-ready node stay on it.
+	DefaultUnreachableToleration *time.Duration
 }
 
 func (o *Options) defaults() {
@@ -103,14 +150,26 @@ func (o *Options) defaults() {
 // It returns when ctx ends; losing the lease stops the controllers.
 func Run(ctx context.Context, config *restclient.Config, opts Options) error {
 	opts.defaults()
+	return RunElected(ctx, config, opts, "corral-controller-manager", func(ctx context.Context, kube kubernetes.Interface, cfg *restclient.Config) error {
+		md, err := metadata.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		return startAll(ctx, Clients{Kube: kube, Metadata: md, Informers: informers.NewSharedInformerFactory(kube, 0),
+			Clock: clock.RealClock{}, Options: opts})
+	})
+}
+
+// RunElected runs lead (which must return once its work is started, and
+// stop when its ctx ends) whenever this process holds the lease
+// opts.LeaseNamespace/opts.LeaseName, campaigning again after losing it.
+func RunElected(ctx context.Context, config *restclient.Config, opts Options, userAgent string,
+	lead func(ctx context.Context, kube kubernetes.Interface, cfg *restclient.Config) error) error {
+	opts.defaults()
 	cfg := restclient.CopyConfig(config)
-	cfg.QPS, cfg.Burst = 200, 400
-	cfg.UserAgent = "corral-controller-manager"
+	cfg.QPS, cfg.Burst = 500, 1000
+	cfg.UserAgent = userAgent
 	kube, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return err
-	}
-	md, err := metadata.NewForConfig(cfg)
 	if err != nil {
 		return err
 	}
@@ -124,12 +183,11 @@ func Run(ctx context.Context, config *restclient.Config, opts Options) error {
 		LeaseDuration: opts.LeaseDuration, RenewDeadline: opts.RenewDeadline, RetryPeriod: opts.RetryPeriod,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
-				if err := startAll(ctx, Clients{Kube: kube, Metadata: md,
-					Informers: informers.NewSharedInformerFactory(kube, 0), Clock: clock.RealClock{}}); err != nil {
-					klog.ErrorS(err, "starting controllers")
+				if err := lead(ctx, kube, cfg); err != nil {
+					klog.ErrorS(err, "starting elected component", "lease", opts.LeaseName)
 				}
 			},
-			OnStoppedLeading: func() { klog.InfoS("controller-manager lease lost or released", "identity", opts.Identity) },
+			OnStoppedLeading: func() { klog.InfoS("lease lost or released", "lease", opts.LeaseName, "identity", opts.Identity) },
 		},
 	})
 	if err != nil {

@@ -1,0 +1,17 @@
+// Package agent is corral's node agent core: kubelet's job for one or many
+// nodes in one process. It registers Node objects, renews their Leases in
+// kube-node-lease, posts node status, and runs the pods bound to its nodes
+// through a runtime.Runtime (simulated today, CRI with issue C).
+//
+// Cheap at thousands of nodes: all nodes of a process share one client,
+// one pod informer (assigned pods, filtered by the node set), and three
+// delaying work queues (pods, leases, node status) that act as the timer
+// wheel: a lease renewal, a status heartbeat, a back-off expiry or a
+// simulated container's next state change is a queue entry, not a
+// goroutine or a timer.
+//
+// The pod worker is a pure diff: plan (what to start, what waits in
+// back-off) and status (phase, conditions, container statuses) are
+// functions of the API pod, the runtime's report and the clock; the
+// worker only executes the plan and writes the status when it differs.
+package agent

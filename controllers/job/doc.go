@@ -1,0 +1,20 @@
+// Package job runs batch/v1 Jobs: it creates pods from the template until
+// spec.completions of them have succeeded (NonIndexed) or every index in
+// [0, completions) has a succeeded pod (Indexed), keeping at most
+// spec.parallelism running; retries failures with exponential backoff up
+// to spec.backoffLimit; enforces activeDeadlineSeconds and suspend; keeps
+// the Job's status and conditions as upstream 1.31+ does (the interim
+// FailureTarget / SuccessCriteriaMet, then Failed / Complete once no pod
+// is left running); and deletes finished Jobs after ttlSecondsAfterFinished.
+//
+// Pods carry the batch.kubernetes.io/job-tracking finalizer, so a pod
+// deleted by anyone (the garbage collector, a user, pod GC) is still
+// counted: its UID is first written into status.uncountedTerminatedPods,
+// then the finalizer is removed, then the UID moves into the succeeded or
+// failed counter. A crash between any two steps loses and doubles nothing.
+//
+// Not implemented: podFailurePolicy, successPolicy, backoffLimitPerIndex /
+// maxFailedIndexes, adoption of orphan pods matching a Job's selector, and
+// spec.managedBy other than the built-in controller (such Jobs are left
+// alone).
+package job

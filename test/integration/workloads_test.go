@@ -1,0 +1,143 @@
+package integration
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	restclient "k8s.io/client-go/rest"
+
+	"corral/agent"
+)
+
+// startSimulatedNodes joins count simulated nodes named name-i to the
+// shared server with the join token, as `corral agent --simulate` does.
+// The returned function stops them (as a dead machine: no goodbye).
+func startSimulatedNodes(t *testing.T, name string, count int) func() {
+	t.Helper()
+	token, err := readToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &restclient.Config{Host: shared.URL, BearerToken: token, QPS: 500, Burst: 1000,
+		TLSClientConfig: restclient.TLSClientConfig{CAFile: filepath.Join(shared.DataDir, "tls", "ca.crt")}}
+	nodes, err := agent.SimulatedNodes{Count: count, Name: name, CPU: resource.MustParse("4"), Memory: resource.MustParse("8Gi"),
+		EphemeralStorage: resource.MustParse("20Gi"), Pods: 110, StartDelay: 50 * time.Millisecond, JobRunFor: 300 * time.Millisecond}.NodeConfigs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := agent.New(agent.Options{Client: kubernetes.NewForConfigOrDie(rc), Nodes: nodes, StatusInterval: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-done
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func readToken() (string, error) {
+	data, err := readFile(filepath.Join(shared.DataDir, "token"))
+	return string(trimNewline(data)), err
+}
+
+func podsOn(ctx context.Context, c kubernetes.Interface, ns, selector string) (running map[string]int, total int, err error) {
+	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: selector})
+	if err != nil {
+		return nil, 0, err
+	}
+	running = map[string]int{}
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil && p.Status.Phase == corev1.PodRunning {
+			running[p.Spec.NodeName]++
+		}
+	}
+	return running, len(pods.Items), nil
+}
+
+// TestWorkloadsOnSimulatedNodes: a Deployment spreads over simulated
+// nodes and runs; a Job completes; when a node dies its pods are
+// replaced on the others.
+func TestWorkloadsOnSimulatedNodes(t *testing.T) {
+	c := clientset(t)
+	startSimulatedNodes(t, "wl", 3)
+	killVictim := startSimulatedNodes(t, "wl-victim", 1)
+	ns := newNamespace(t, "workloads")
+	replicas := int32(8)
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: appsv1.DeploymentSpec{
+		Replicas: &replicas,
+		Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox:1.36",
+				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}}}}},
+	}}
+	if _, err := c.AppsV1().Deployments(ns).Create(context.Background(), d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "8 pods running, 2 on each of the 4 nodes", func(ctx context.Context) (bool, error) {
+		running, _, err := podsOn(ctx, c, ns, "app=web")
+		if err != nil {
+			return false, nil
+		}
+		sum := 0
+		for _, n := range running {
+			sum += n
+		}
+		return sum == 8 && len(running) == 4 && running["wl-victim"] == 2, nil
+	})
+	eventually(t, "deployment available", func(ctx context.Context) (bool, error) {
+		got, err := c.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
+		return err == nil && got.Status.AvailableReplicas == 8 && got.Status.UpdatedReplicas == 8, nil
+	})
+
+	// A Job runs to completion on the simulated runtime.
+	completions := int32(3)
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "batch"}, Spec: batchv1.JobSpec{Completions: &completions,
+		Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{Name: "c", Image: "busybox:1.36"}}}}}}
+	if _, err := c.BatchV1().Jobs(ns).Create(context.Background(), job, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "job complete", func(ctx context.Context) (bool, error) {
+		got, err := c.BatchV1().Jobs(ns).Get(ctx, "batch", metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		for _, cond := range got.Status.Conditions {
+			if cond.Type == batchv1.JobComplete && cond.Status == corev1.ConditionTrue {
+				return got.Status.Succeeded == 3, nil
+			}
+		}
+		return false, nil
+	})
+
+	// The victim node dies; its pods are replaced on the three others.
+	killVictim()
+	eventually(t, "8 pods running on the 3 live nodes", func(ctx context.Context) (bool, error) {
+		running, _, err := podsOn(ctx, c, ns, "app=web")
+		if err != nil {
+			return false, nil
+		}
+		sum := 0
+		for _, n := range running {
+			sum += n
+		}
+		return sum == 8 && running["wl-victim"] == 0, nil
+	})
+}
