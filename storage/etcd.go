@@ -60,6 +60,10 @@ func StartEmbedded(ctx context.Context, cfg EmbeddedConfig) (*Embedded, error) {
 	ec.AutoCompactionMode = "periodic"
 	ec.AutoCompactionRetention = "1h"
 	ec.QuotaBackendBytes = 2 << 30
+	// Periodic progress notifications keep every watch cache's revision
+	// current even for resources nobody writes, so watches and lists that
+	// must be served at the latest revision do not wait for one.
+	ec.WatchProgressNotifyInterval = 5 * time.Second
 	if cfg.Fast {
 		ec.TickMs, ec.ElectionMs = 10, 100
 	}

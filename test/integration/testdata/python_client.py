@@ -32,11 +32,14 @@ dep = client.V1Deployment(
 created = apps.create_namespaced_deployment(ns, dep)
 assert created.spec.strategy.rolling_update.max_surge == "25%", created.spec.strategy
 
+# Watch from the list's resourceVersion, as informers do.
+rv = core.list_namespaced_config_map(ns).metadata.resource_version
+core.create_namespaced_config_map(ns, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="py2")))
 w = watch.Watch()
 names = set()
-for event in w.stream(core.list_namespaced_config_map, ns, timeout_seconds=10):
+for event in w.stream(core.list_namespaced_config_map, ns, resource_version=rv, timeout_seconds=10):
     names.add(event["object"].metadata.name)
-    if "py" in names:
+    if "py2" in names:
         w.stop()
-assert "py" in names, names
+assert "py2" in names, names
 print("python client ok")
