@@ -23,6 +23,10 @@ func main() {
 	pods := flag.Int("pods", 3000, "pods created per concurrency level")
 	listPods := flag.Int("list-pods", 10000, "pods present for the list benchmark")
 	watchers := flag.Int("watchers", 100, "watchers for the fan-out benchmark")
+	nodes := flag.Int("nodes", 1000, "simulated nodes for the cluster benchmarks (0 skips them)")
+	schedPods := flag.Int("sched-pods", 10000, "pending pods for the scheduling benchmark")
+	deployReplicas := flag.Int("deploy-replicas", 5000, "replicas (in 10 deployments) for the rollout benchmark")
+	deathRounds := flag.Int("death-rounds", 3, "node deaths measured")
 	flag.Parse()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
@@ -31,6 +35,12 @@ func main() {
 	if err := run(ctx, r, *binary, *pods, *listPods, *watchers); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
+	}
+	if *nodes > 0 {
+		if err := runCluster(ctx, r, *binary, *nodes, *schedPods, *deployReplicas, *deathRounds); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 	}
 	if err := r.write(*out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -85,6 +95,43 @@ func run(ctx context.Context, r *report, binary string, pods, listPods, watchers
 	busy, err := srv.rss()
 	if err == nil {
 		r.add(fmt.Sprintf("RSS after the run (%d+ pods stored, watch cache warm)", listPods+3*pods), fmt.Sprintf("%.1f MB", busy), "")
+	}
+	return nil
+}
+
+// runCluster measures the control plane with simulated nodes on a fresh
+// server: scheduling throughput, deployments to Running, node death.
+func runCluster(ctx context.Context, r *report, binary string, nodes, schedPods, replicas, rounds int) error {
+	srv, err := startServer(ctx, binary)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	sr, stopNodes, err := scheduleThroughput(ctx, srv, nodes, schedPods)
+	if stopNodes != nil {
+		defer stopNodes()
+	}
+	if err != nil {
+		return err
+	}
+	r.cluster("scheduling: pending pods bound after the nodes' hold taint is lifted",
+		fmt.Sprintf("%d pods on %d nodes in %s = %.0f pods/s (lifting the taints took %s)", sr.pods, sr.nodes,
+			sr.binding.Round(time.Millisecond), float64(sr.pods)/sr.binding.Seconds(), sr.untaint.Round(time.Millisecond)))
+	per := replicas / 10
+	took, err := deploymentsToRunning(ctx, srv, 10, per)
+	if err != nil {
+		return err
+	}
+	r.cluster(fmt.Sprintf("10 Deployments totalling %d replicas, from create to all Running on %d nodes", 10*per, nodes),
+		fmt.Sprintf("%s (%.0f pods/s)", took.Round(time.Millisecond), float64(10*per)/took.Seconds()))
+	deaths, err := nodeDeath(ctx, srv, rounds)
+	if err != nil {
+		return err
+	}
+	r.cluster(fmt.Sprintf("node death to all its pods Running elsewhere (30 replicas on 3 nodes, %d rounds)", len(deaths)),
+		fmt.Sprintf("p50 %s, max %s", deaths[len(deaths)/2].Round(100*time.Millisecond), deaths[len(deaths)-1].Round(100*time.Millisecond)))
+	if rss, err := srv.rss(); err == nil {
+		r.cluster(fmt.Sprintf("server RSS with %d nodes and %d pods", nodes+3*rounds, schedPods+10*per+30*rounds), fmt.Sprintf("%.0f MB", rss))
 	}
 	return nil
 }

@@ -114,3 +114,8 @@ func (s *benchServer) idleRSS(ctx context.Context) (float64, error) {
 	}
 	return s.rss()
 }
+
+func readTrimmed(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	return strings.TrimSpace(string(data)), err
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	restclient "k8s.io/client-go/rest"
+
+	"corral/agent"
+)
+
+var holdTaint = corev1.Taint{Key: "bench.corral.dev/hold", Value: "true", Effect: corev1.TaintEffectNoSchedule}
+
+// joinSimulated runs count simulated nodes in this process against srv.
+func joinSimulated(srv *benchServer, name string, count int, labels map[string]string, taints []corev1.Taint) (func(), error) {
+	token, err := readTrimmed(filepath.Join(srv.dataDir, "token"))
+	if err != nil {
+		return nil, err
+	}
+	rc := &restclient.Config{Host: srv.config.Host, BearerToken: token, QPS: float32(200 + 2*count), Burst: 400 + 4*count,
+		TLSClientConfig: restclient.TLSClientConfig{CAFile: filepath.Join(srv.dataDir, "tls", "ca.crt")}}
+	nodes, err := agent.SimulatedNodes{Count: count, Name: name, Labels: labels, CPU: resource.MustParse("32"),
+		Memory: resource.MustParse("128Gi"), EphemeralStorage: resource.MustParse("100Gi"), Pods: 110,
+		StartDelay: 100 * time.Millisecond}.NodeConfigs()
+	if err != nil {
+		return nil, err
+	}
+	for i := range nodes {
+		nodes[i].Taints = taints
+	}
+	a, err := agent.New(agent.Options{Client: kubernetes.NewForConfigOrDie(rc), Nodes: nodes, LeaseDuration: 10 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	return func() { cancel(); <-done }, nil
+}
+
+func readyNodes(ctx context.Context, c kubernetes.Interface) (int, error) {
+	list, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, node := range list.Items {
+		for _, cond := range node.Status.Conditions {
+			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+type scheduleResult struct {
+	nodes, pods      int
+	untaint, binding time.Duration
+}
+
+// scheduleThroughput: nodes join tainted, pods pile up pending, then the
+// taints go and the time until every pod is bound is measured.
+func scheduleThroughput(ctx context.Context, srv *benchServer, nodes, pods int) (scheduleResult, func(), error) {
+	c := kubernetes.NewForConfigOrDie(srv.config)
+	stop, err := joinSimulated(srv, "sched", nodes, nil, []corev1.Taint{holdTaint})
+	if err != nil {
+		return scheduleResult{}, nil, err
+	}
+	if err := wait.PollUntilContextTimeout(ctx, time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+		n, err := readyNodes(ctx, c)
+		return err == nil && n >= nodes, nil
+	}); err != nil {
+		return scheduleResult{}, stop, fmt.Errorf("nodes not ready: %w", err)
+	}
+	if _, err := createPods(ctx, srv.config, "bench-sched", 64, pods); err != nil {
+		return scheduleResult{}, stop, err
+	}
+	list, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return scheduleResult{}, stop, err
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	work := make(chan string, len(list.Items))
+	for _, n := range list.Items {
+		work <- n.Name
+	}
+	close(work)
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for name := range work {
+				patch := []byte(`{"spec":{"taints":null}}`)
+				c.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+			}
+		}()
+	}
+	wg.Wait()
+	untaint := time.Since(start)
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+		pl, err := c.CoreV1().Pods("bench-sched").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err != nil {
+			return false, nil
+		}
+		for _, p := range pl.Items {
+			if p.Spec.NodeName == "" {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	return scheduleResult{nodes: nodes, pods: pods, untaint: untaint, binding: time.Since(start)}, stop, err
+}
+
+// deploymentsToRunning applies deployments totalling replicas and waits
+// until every pod reports Running.
+func deploymentsToRunning(ctx context.Context, srv *benchServer, deployments, perDeployment int) (time.Duration, error) {
+	c := kubernetes.NewForConfigOrDie(srv.config)
+	ns := "bench-deploy"
+	if err := newNamespace(ctx, c, ns); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for i := 0; i < deployments; i++ {
+		r := int32(perDeployment)
+		labels := map[string]string{"app": fmt.Sprintf("app-%d", i)}
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("app-%d", i)}, Spec: appsv1.DeploymentSpec{
+			Replicas: &r, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: benchPod("x").Spec}}}
+		if _, err := c.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+			return 0, err
+		}
+	}
+	want := deployments * perDeployment
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
+		pl, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err != nil {
+			return false, nil
+		}
+		running := 0
+		for _, p := range pl.Items {
+			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
+				running++
+			}
+		}
+		return running >= want, nil
+	})
+	return time.Since(start), err
+}
+
+// nodeDeath kills one node holding about a third of a deployment's pods
+// and measures until all replicas run again on the two survivors.
+func nodeDeath(ctx context.Context, srv *benchServer, rounds int) ([]time.Duration, error) {
+	c := kubernetes.NewForConfigOrDie(srv.config)
+	ns := "bench-death"
+	if err := newNamespace(ctx, c, ns); err != nil {
+		return nil, err
+	}
+	var out []time.Duration
+	for round := 0; round < rounds; round++ {
+		pool := map[string]string{"pool": fmt.Sprintf("death-%d", round)}
+		stopSpares, err := joinSimulated(srv, fmt.Sprintf("spare-%d", round), 2, pool, nil)
+		if err != nil {
+			return nil, err
+		}
+		defer stopSpares()
+		stopVictim, err := joinSimulated(srv, fmt.Sprintf("victim-%d", round), 1, pool, nil)
+		if err != nil {
+			return nil, err
+		}
+		replicas := int32(30)
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("round-%d", round)}, Spec: appsv1.DeploymentSpec{
+			Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: pool},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: pool},
+				Spec: corev1.PodSpec{NodeSelector: pool, Containers: benchPod("x").Spec.Containers}}}}
+		// Start the deployment once the victim is Ready, so it gets a share.
+		victim := fmt.Sprintf("victim-%d", round)
+		if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			n, err := c.CoreV1().Nodes().Get(ctx, victim, metav1.GetOptions{})
+			return err == nil && len(n.Status.Conditions) > 0 && n.Status.Conditions[0].Status == corev1.ConditionTrue, nil
+		}); err != nil {
+			return nil, fmt.Errorf("victim not ready: %w", err)
+		}
+		// A node killed before its first Lease renewal is judged with the
+		// longer start-up grace; measure a node that is fully up.
+		if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			_, err := c.CoordinationV1().Leases("kube-node-lease").Get(ctx, victim, metav1.GetOptions{})
+			return err == nil, nil
+		}); err != nil {
+			return nil, fmt.Errorf("victim lease: %w", err)
+		}
+		if _, err := c.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+			return nil, err
+		}
+		running := func(ctx context.Context, exclude string) int {
+			pl, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "pool=" + pool["pool"]})
+			if err != nil {
+				return 0
+			}
+			n := 0
+			for _, p := range pl.Items {
+				if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil && p.Spec.NodeName != exclude {
+					n++
+				}
+			}
+			return n
+		}
+		if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 2*time.Minute, true, func(ctx context.Context) (bool, error) {
+			return running(ctx, "") == 30, nil
+		}); err != nil {
+			return nil, fmt.Errorf("round %d: pods not running: %w", round, err)
+		}
+		stopVictim()
+		killed := time.Now()
+		if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+			return running(ctx, victim) == 30, nil
+		}); err != nil {
+			return nil, fmt.Errorf("round %d: replacements not running: %w", round, err)
+		}
+		out = append(out, time.Since(killed))
+		if os.Getenv("BENCH_DEBUG") != "" {
+			n, _ := c.CoreV1().Nodes().Get(ctx, victim, metav1.GetOptions{})
+			for _, t := range n.Spec.Taints {
+				if t.TimeAdded != nil {
+					fmt.Fprintf(os.Stderr, "round %d: taint %s at +%s\n", round, t.Key, t.TimeAdded.Sub(killed))
+				}
+			}
+			pl, _ := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "pool=" + pool["pool"]})
+			for _, p := range pl.Items {
+				if p.CreationTimestamp.After(killed.Add(-time.Second)) {
+					fmt.Fprintf(os.Stderr, "round %d: replacement created at +%s\n", round, p.CreationTimestamp.Sub(killed))
+					break
+				}
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
