@@ -273,7 +273,7 @@ func writeKubeconfig(path, server string, certs pki) error {
 func runScheduler(ctx context.Context, config *restclient.Config) error {
 	return manager.RunElected(ctx, config, manager.Options{LeaseName: "corral-scheduler"}, "corral-scheduler",
 		func(ctx context.Context, kube kubernetes.Interface, _ *restclient.Config) error {
-			factory := informers.NewSharedInformerFactory(kube, 0)
+			factory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(manager.StripManagedFields))
 			s := scheduler.New(kube, factory, scheduler.Options{})
 			factory.Start(ctx.Done())
 			go s.Run(ctx)

@@ -138,6 +138,14 @@ func (c *Controller) resyncMonitors(ctx context.Context) error {
 func (c *Controller) newMonitor(info kindInfo) *monitor {
 	inf := metadatainformer.NewFilteredMetadataInformer(c.metadataClient, info.gvr, metav1.NamespaceAll, 0,
 		cache.Indexers{ownerUIDIndex: indexByOwnerUID}, nil).Informer()
+	// Only owner references and finalizers matter here; managedFields are
+	// most of an object's metadata.
+	_ = inf.SetTransform(func(obj interface{}) (interface{}, error) {
+		if m, err := meta.Accessor(obj); err == nil {
+			m.SetManagedFields(nil)
+		}
+		return obj, nil
+	})
 	gvr := info.gvr
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj interface{}) { c.onAdd(gvr, obj) },

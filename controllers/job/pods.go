@@ -266,13 +266,19 @@ func (c *Controller) removeFinalizers(ctx context.Context, key string, pods []*c
 			// Precondition: never touch a new pod that reuses the name.
 			"uid": p.UID,
 		}})
+		// Expect before sending: the informer may report the removal
+		// before Patch returns, and an expectation recorded after its
+		// event would wait for one that never comes.
+		if key != "" {
+			c.expectations.expectFinalizerRemoval(key, p.UID)
+		}
 		_, err := c.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+		if err != nil && key != "" {
+			c.expectations.finalizerRemovalObserved(key, p.UID) // no event will come
+		}
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, err)
 			continue
-		}
-		if key != "" {
-			c.expectations.expectFinalizerRemoval(key, p.UID)
 		}
 		done.Insert(p.UID)
 	}

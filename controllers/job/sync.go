@@ -171,7 +171,7 @@ func (c *Controller) syncActive(ctx context.Context, key string, shared *batchv1
 		if err != nil {
 			return 0, errors.Join(manageErr, err)
 		}
-		c.replaced.Store(key, shared.ResourceVersion)
+		c.markReplaced(key, shared, updated)
 		c.backoff.set(key, backoff)
 		shared = updated
 		job = updated.DeepCopy()
@@ -205,10 +205,11 @@ func (c *Controller) syncActive(ctx context.Context, key string, shared *batchv1
 		}
 	}
 	if !equality.Semantic.DeepEqual(shared.Status, job.Status) {
-		if _, err := c.client.BatchV1().Jobs(job.Namespace).UpdateStatus(ctx, job, metav1.UpdateOptions{}); err != nil {
+		updated, err := c.client.BatchV1().Jobs(job.Namespace).UpdateStatus(ctx, job, metav1.UpdateOptions{})
+		if err != nil {
 			return 0, errors.Join(manageErr, relErr, err)
 		}
-		c.replaced.Store(key, shared.ResourceVersion)
+		c.markReplaced(key, shared, updated)
 	}
 	return requeue, errors.Join(manageErr, relErr)
 }
@@ -378,3 +379,13 @@ func (c *Controller) ownerExists(pod *corev1.Pod) bool {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// markReplaced remembers that our write replaced old, so that a cache
+// still showing old is not acted on. A write the server found to change
+// nothing keeps old's resourceVersion and sends no event: remembering it
+// would make every later sync wait for an event that never comes.
+func (c *Controller) markReplaced(key string, old, updated *batchv1.Job) {
+	if updated != nil && updated.ResourceVersion != old.ResourceVersion {
+		c.replaced.Store(key, old.ResourceVersion)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -155,7 +156,8 @@ func Run(ctx context.Context, config *restclient.Config, opts Options) error {
 		if err != nil {
 			return err
 		}
-		return startAll(ctx, Clients{Kube: kube, Metadata: md, Informers: informers.NewSharedInformerFactory(kube, 0),
+		factory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(StripManagedFields))
+		return startAll(ctx, Clients{Kube: kube, Metadata: md, Informers: factory,
 			Clock: clock.RealClock{}, Options: opts})
 	})
 }
@@ -207,4 +209,15 @@ func startAll(ctx context.Context, c Clients) error {
 	}
 	c.Informers.Start(ctx.Done())
 	return nil
+}
+
+// StripManagedFields drops metadata.managedFields from objects entering an
+// informer cache, as kube-controller-manager does: no controller reads
+// them and they are a large share of each cached object. Updates without
+// managedFields keep the stored ones.
+func StripManagedFields(obj interface{}) (interface{}, error) {
+	if m, err := meta.Accessor(obj); err == nil && m.GetManagedFields() != nil {
+		m.SetManagedFields(nil)
+	}
+	return obj, nil
 }

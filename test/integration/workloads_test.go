@@ -90,7 +90,9 @@ func TestWorkloadsOnSimulatedNodes(t *testing.T) {
 	if _, err := c.AppsV1().Deployments(ns).Create(context.Background(), d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "8 pods running, 2 on each of the 4 nodes", func(ctx context.Context) (bool, error) {
+	// Spreading is a score, not a rule: the victim must hold some pods,
+	// not exactly a quarter.
+	eventually(t, "8 pods running, some on the victim", func(ctx context.Context) (bool, error) {
 		running, _, err := podsOn(ctx, c, ns, "app=web")
 		if err != nil {
 			return false, nil
@@ -99,7 +101,7 @@ func TestWorkloadsOnSimulatedNodes(t *testing.T) {
 		for _, n := range running {
 			sum += n
 		}
-		return sum == 8 && len(running) == 4 && running["wl-victim"] == 2, nil
+		return sum == 8 && running["wl-victim"] > 0, nil
 	})
 	eventually(t, "deployment available", func(ctx context.Context) (bool, error) {
 		got, err := c.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
@@ -114,6 +116,16 @@ func TestWorkloadsOnSimulatedNodes(t *testing.T) {
 	if _, err := c.BatchV1().Jobs(ns).Create(context.Background(), job, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	defer func() {
+		if t.Failed() {
+			got, _ := c.BatchV1().Jobs(ns).Get(context.Background(), "batch", metav1.GetOptions{})
+			t.Logf("job status: %+v", got.Status)
+			pods, _ := c.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "job-name=batch"})
+			for _, p := range pods.Items {
+				t.Logf("job pod %s node %q phase %s finalizers %v deleting %v", p.Name, p.Spec.NodeName, p.Status.Phase, p.Finalizers, p.DeletionTimestamp)
+			}
+		}
+	}()
 	eventually(t, "job complete", func(ctx context.Context) (bool, error) {
 		got, err := c.BatchV1().Jobs(ns).Get(ctx, "batch", metav1.GetOptions{})
 		if err != nil {
