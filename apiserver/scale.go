@@ -108,3 +108,26 @@ func scaleOf(obj runtime.Object) (*autoscalingv1.Scale, error) {
 	}
 	return scale, nil
 }
+
+var scaleColumns = []metav1.TableColumnDefinition{
+	{Name: "Name", Type: "string", Format: "name", Description: "Name of the scaled object"},
+	{Name: "Desired", Type: "integer", Description: "Desired replicas (spec.replicas)"},
+	{Name: "Available", Type: "integer", Description: "Current replicas (status.replicas)"},
+}
+
+// ConvertToTable prints a Scale as kubectl shows it upstream
+// (`kubectl get deploy/x --subresource=scale`).
+func (r *ScaleREST) ConvertToTable(_ context.Context, obj runtime.Object, opts runtime.Object) (*metav1.Table, error) {
+	scale, ok := obj.(*autoscalingv1.Scale)
+	if !ok {
+		return nil, apierrors.NewBadRequest(fmt.Sprintf("expected an autoscaling/v1 Scale, got %T", obj))
+	}
+	t := &metav1.Table{Rows: []metav1.TableRow{{
+		Cells:  []interface{}{scale.Name, int64(scale.Spec.Replicas), int64(scale.Status.Replicas)},
+		Object: runtime.RawExtension{Object: scale},
+	}}}
+	if o, ok := opts.(*metav1.TableOptions); !ok || !o.NoHeaders {
+		t.ColumnDefinitions = scaleColumns
+	}
+	return t, nil
+}

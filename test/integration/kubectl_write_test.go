@@ -256,6 +256,7 @@ func kcScale(k *kctl) {
 	k.run("scale", "deployment", "sc", "--replicas=5", "--current-replicas=2").fails()
 	k.run("scale", "deployment", "sc", "--replicas=1", "--current-replicas=3").ok()
 	k.run("get", "deployment", "sc", "-o", "jsonpath={.spec.replicas}").ok().is("1")
+	k.run("get", "deployment", "sc", "--subresource=scale").ok().header("NAME DESIRED AVAILABLE")
 
 	k.in(kcStatefulSetYAML, "create", "-f", "-").must()
 	k.run("scale", "statefulset", "db", "--replicas=3").ok().is("statefulset.apps/db scaled")
