@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	batchinformers "k8s.io/client-go/informers/batch/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -21,8 +20,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"corral/controllers/worker"
 )
 
 const (
@@ -99,50 +99,18 @@ func NewController(client kubernetes.Interface, jobInformer batchinformers.JobIn
 
 // Run starts workers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
 	c.events.StartStructuredLogging(3)
 	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
 	defer c.events.Shutdown()
-
-	klog.FromContext(ctx).Info("Starting Job controller")
-	if !cache.WaitForNamedCacheSync(controllerName, ctx.Done(), c.synced) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	<-ctx.Done()
+	worker.Run(ctx, controllerName, workers, c.queue, []cache.InformerSynced{c.synced}, c.syncKey)
 }
 
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNextItem(ctx) {
-	}
-}
-
-func (c *Controller) processNextItem(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	var after time.Duration
-	var err error
+// syncKey syncs a Job, or releases an orphaned pod (orphanPrefix keys).
+func (c *Controller) syncKey(ctx context.Context, key string) (time.Duration, error) {
 	if podKey, ok := strings.CutPrefix(key, orphanPrefix); ok {
-		err = c.syncOrphan(ctx, podKey)
-	} else {
-		after, err = c.syncJob(ctx, key)
+		return 0, c.syncOrphan(ctx, podKey)
 	}
-	if err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing Job failed", "key", key)
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	if after > 0 {
-		c.queue.AddAfter(key, after)
-	}
-	return true
+	return c.syncJob(ctx, key)
 }
 
 func (c *Controller) enqueue(obj interface{}) {

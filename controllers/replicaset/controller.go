@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	appsinformers "k8s.io/client-go/informers/apps/v1"
 	coreinformers "k8s.io/client-go/informers/core/v1"
 	"k8s.io/client-go/kubernetes"
@@ -22,8 +21,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"corral/controllers/worker"
 )
 
 const (
@@ -101,49 +101,10 @@ func NewController(client kubernetes.Interface, rsInformer appsinformers.Replica
 
 // Run starts workers and blocks until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) {
-	defer utilruntime.HandleCrash()
-	defer c.queue.ShutDown()
-	logger := klog.FromContext(ctx)
-
 	c.events.StartStructuredLogging(3)
 	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
 	defer c.events.Shutdown()
-
-	logger.Info("Starting ReplicaSet controller")
-	if !cache.WaitForNamedCacheSync(controllerName, ctx.Done(), c.synced) {
-		return
-	}
-	for i := 0; i < workers; i++ {
-		go wait.UntilWithContext(ctx, c.worker, time.Second)
-	}
-	<-ctx.Done()
-	logger.Info("Shutting down ReplicaSet controller")
-}
-
-func (c *Controller) worker(ctx context.Context) {
-	for c.processNextItem(ctx) {
-	}
-}
-
-func (c *Controller) processNextItem(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.syncHandler(ctx, key); err != nil {
-		// A conflict only means the cache was behind; the retry reads
-		// the newer object, so it is not worth an error line.
-		if apierrors.IsConflict(err) {
-			klog.FromContext(ctx).V(4).Info("Conflict syncing ReplicaSet, retrying", "key", key)
-		} else {
-			utilruntime.HandleErrorWithContext(ctx, err, "Syncing ReplicaSet failed", "key", key)
-		}
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	worker.Run(ctx, controllerName, workers, c.queue, []cache.InformerSynced{c.synced}, worker.Plain(c.syncHandler))
 }
 
 func (c *Controller) enqueue(obj interface{}) {
