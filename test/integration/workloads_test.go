@@ -79,6 +79,23 @@ func TestWorkloadsOnSimulatedNodes(t *testing.T) {
 	startSimulatedNodes(t, "wl", 3)
 	killVictim := startSimulatedNodes(t, "wl-victim", 1)
 	ns := newNamespace(t, "workloads")
+	// All four nodes must be Ready before the pods are placed, or a slow
+	// victim would get none of them.
+	eventually(t, "4 simulated nodes ready", func(ctx context.Context) (bool, error) {
+		ready := 0
+		for _, name := range []string{"wl-0", "wl-1", "wl-2", "wl-victim"} {
+			n, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, nil
+			}
+			for _, cond := range n.Status.Conditions {
+				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		return ready == 4, nil
+	})
 	replicas := int32(8)
 	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web"}, Spec: appsv1.DeploymentSpec{
 		Replicas: &replicas,
@@ -92,8 +109,15 @@ func TestWorkloadsOnSimulatedNodes(t *testing.T) {
 	}
 	// Spreading is a score, not a rule: the victim must hold some pods,
 	// not exactly a quarter.
+	var last map[string]int
+	defer func() {
+		if t.Failed() {
+			t.Logf("running pods per node: %v", last)
+		}
+	}()
 	eventually(t, "8 pods running, some on the victim", func(ctx context.Context) (bool, error) {
 		running, _, err := podsOn(ctx, c, ns, "app=web")
+		last = running
 		if err != nil {
 			return false, nil
 		}
