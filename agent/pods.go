@@ -65,7 +65,7 @@ func (a *Agent) syncPod(ctx context.Context, key podKey) error {
 		pl = planPod(pod, rs, a.state(key.UID), now, backoffPolicy{a.opts.BackoffInitial, a.opts.BackoffMax})
 	}
 	for _, s := range pl.starts {
-		if err := n.rt.StartContainer(ctx, pod, s.c, s.attempt); err != nil {
+		if err := n.rt.StartContainer(ctx, pod, s.c, s.attempt, runtime.ContainerConfig{}); err != nil {
 			return fmt.Errorf("starting container %s: %w", s.c.Name, err)
 		}
 	}

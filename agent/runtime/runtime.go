@@ -21,8 +21,13 @@ type Runtime interface {
 	// it is a no-op when the sandbox exists.
 	RunPodSandbox(ctx context.Context, pod *corev1.Pod) error
 	// StartContainer creates and starts attempt number attempt (the
-	// restart count) of container c, init or app, in the pod's sandbox.
-	StartContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, attempt int32) error
+	// restart count) of container c, init or app, in the pod's sandbox,
+	// with what the agent resolved for it (environment, mounts, image
+	// credentials). It pulls the image first when the policy asks.
+	StartContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, attempt int32, cfg ContainerConfig) error
+	// StopContainer stops one container (a failed liveness probe); the
+	// pod's sync then restarts it under the restart policy.
+	StopContainer(ctx context.Context, id string, grace time.Duration) error
 	// StopPod stops every container (SIGTERM, then SIGKILL after grace)
 	// and then the sandbox. Exited containers stay visible in PodStatus
 	// until RemovePod. Stopping a stopped or unknown pod is not an error.
@@ -41,6 +46,48 @@ type Runtime interface {
 	// container events / PLEG). Runtimes that can predict their changes
 	// say so through PodStatus.RecheckAt instead.
 	SetChangeHandler(fn func(uid types.UID))
+}
+
+// ContainerConfig is what the agent resolved for one container start.
+type ContainerConfig struct {
+	// Env is the container's environment, every valueFrom and envFrom
+	// resolved, service variables included, in order.
+	Env []corev1.EnvVar
+	// Mounts are the container's volumeMounts resolved to host paths.
+	Mounts []Mount
+	// PullAuth are the credentials from the pod's imagePullSecrets.
+	PullAuth []RegistryAuth
+	// Hostname is the container's host name (the pod's, or the node's
+	// with hostNetwork).
+	Hostname string
+}
+
+// Mount binds a host path into a container.
+type Mount struct {
+	HostPath, ContainerPath string
+	ReadOnly                bool
+	// SELinuxRelabel and propagation are not supported.
+}
+
+// RegistryAuth is one registry credential (docker config.json form).
+type RegistryAuth struct {
+	// Server is the registry host[:port] (or a URL whose host is used).
+	Server             string
+	Username, Password string
+	Auth               string // base64 "user:password", when given instead
+}
+
+// Execer runs a command in a container and waits (probes, preStop).
+type Execer interface {
+	ExecSync(ctx context.Context, containerID string, cmd []string, timeout time.Duration) (stdout, stderr []byte, exitCode int32, err error)
+}
+
+// Streamer hands out CRI streaming URLs for kubectl exec, attach and
+// port-forward; the agent's server proxies the client to them.
+type Streamer interface {
+	Exec(ctx context.Context, containerID string, cmd []string, tty, stdin, stdout, stderr bool) (url string, err error)
+	Attach(ctx context.Context, containerID string, tty, stdin, stdout, stderr bool) (url string, err error)
+	PortForward(ctx context.Context, uid types.UID, ports []int32) (url string, err error)
 }
 
 // Prober is implemented by runtimes that answer readiness themselves (the
@@ -106,6 +153,8 @@ type ContainerStatus struct {
 	CreatedAt, StartedAt, FinishedAt time.Time
 	ExitCode                         int32
 	Reason, Message                  string // e.g. "Completed", "Error", "OOMKilled"
+	// LogPath is the CRI log file of this attempt ("" when none).
+	LogPath string
 }
 
 // PodStatus is what the runtime knows of one pod.

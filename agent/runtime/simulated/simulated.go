@@ -134,7 +134,7 @@ func (r *Runtime) RunPodSandbox(_ context.Context, pod *corev1.Pod) error {
 
 // StartContainer records an attempt whose future is decided now from the
 // pod's annotations.
-func (r *Runtime) StartContainer(_ context.Context, pod *corev1.Pod, c *corev1.Container, attempt int32) error {
+func (r *Runtime) StartContainer(_ context.Context, pod *corev1.Pod, c *corev1.Container, attempt int32, _ runtime.ContainerConfig) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p, ok := r.pods[pod.UID]
@@ -174,6 +174,21 @@ func (r *Runtime) StartContainer(_ context.Context, pod *corev1.Pod, c *corev1.C
 }
 
 // StopPod stops every container at once: simulated processes exit on
+// StopContainer stops one running attempt (a failed liveness probe).
+func (r *Runtime) StopContainer(_ context.Context, id string, _ time.Duration) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.opts.Clock.Now()
+	for _, p := range r.pods {
+		for _, c := range p.containers {
+			if c.ID == id && c.stoppedAt.IsZero() && (c.exitAt.IsZero() || c.exitAt.After(now)) {
+				c.stoppedAt = now
+			}
+		}
+	}
+	return nil
+}
+
 // SIGTERM immediately, so grace is never needed.
 func (r *Runtime) StopPod(_ context.Context, uid types.UID, _ time.Duration) error {
 	r.mu.Lock()

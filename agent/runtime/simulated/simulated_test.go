@@ -44,7 +44,7 @@ func TestLifecycle(t *testing.T) {
 	if err := r.RunPodSandbox(ctx, p); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.StartContainer(ctx, p, &p.Spec.Containers[0], 0); err != nil {
+	if err := r.StartContainer(ctx, p, &p.Spec.Containers[0], 0, runtime.ContainerConfig{}); err != nil {
 		t.Fatal(err)
 	}
 	start := clk.Now()
@@ -68,7 +68,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	// Three attempts: only the last two are kept.
 	for a := int32(1); a <= 2; a++ {
-		if err := r.StartContainer(ctx, p, &p.Spec.Containers[0], a); err != nil {
+		if err := r.StartContainer(ctx, p, &p.Spec.Containers[0], a, runtime.ContainerConfig{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -92,7 +92,7 @@ func TestJobAndIPs(t *testing.T) {
 	if err := r.RunPodSandbox(ctx, job); err != nil {
 		t.Fatal(err)
 	}
-	_ = r.StartContainer(ctx, job, &job.Spec.Containers[0], 0)
+	_ = r.StartContainer(ctx, job, &job.Spec.Containers[0], 0, runtime.ContainerConfig{})
 	clk.Step(2 * time.Second) // start delay 1s + default job duration 1s
 	if c, _ := state(t, r, job); c.State != runtime.ContainerExited || c.ExitCode != 0 || c.Reason != "Completed" {
 		t.Fatalf("job: %+v", c)
