@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -38,6 +39,9 @@ type Options struct {
 	BackoffInitial, BackoffMax time.Duration
 	// PodWorkers and NodeWorkers size the worker pools (32 and 16).
 	PodWorkers, NodeWorkers int
+	// Recorder, when set, records pod events (Pulled, Started, Killing,
+	// BackOff, Failed); simulated fleets leave it nil.
+	Recorder record.EventRecorder
 }
 
 // NodeConfig is one node run by the agent.
@@ -53,6 +57,15 @@ type NodeConfig struct {
 	Taints []corev1.Taint
 	// Addresses: InternalIP first; a Hostname address is added.
 	Addresses []corev1.NodeAddress
+	// Preparer and Prober serve real runtimes (nil for simulated nodes).
+	Preparer PodPreparer
+	Prober   PodProber
+	// AgentPort is the port of the agent's own API (logs, exec), published
+	// as status.daemonEndpoints.kubeletEndpoint (default 10250).
+	AgentPort int32
+	// ResyncInterval re-syncs running pods of this node (refreshing
+	// configMap and secret volumes); 0 disables it (simulated nodes).
+	ResyncInterval time.Duration
 }
 
 // Agent runs a set of nodes.
@@ -116,6 +129,9 @@ func New(opts Options) (*Agent, error) {
 		}
 		if nc.Pods <= 0 {
 			nc.Pods = 110
+		}
+		if nc.AgentPort <= 0 {
+			nc.AgentPort = 10250
 		}
 		n := &node{cfg: nc, rt: nc.Runtime}
 		n.prober, _ = nc.Runtime.(runtime.Prober)

@@ -27,14 +27,15 @@ type node struct {
 	rt     runtime.Runtime
 	prober runtime.Prober // nil: ready while running
 
-	mu         sync.Mutex // guards the fields below (status and lease workers share them)
-	registered bool
-	uid        types.UID
-	podCIDR    string
-	hostIPs    []corev1.HostIP
-	ready      corev1.ConditionStatus
-	readySince metav1.Time
-	lease      *coordinationv1.Lease
+	mu           sync.Mutex // guards the fields below (status and lease workers share them)
+	registered   bool
+	registeredAt time.Time
+	uid          types.UID
+	podCIDR      string
+	hostIPs      []corev1.HostIP
+	ready        corev1.ConditionStatus
+	readySince   metav1.Time
+	lease        *coordinationv1.Lease
 }
 
 // Labels the agent sets on its nodes.
@@ -62,7 +63,15 @@ func (a *Agent) syncNodeStatus(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	a.statuses.AddAfter(name, jitter(a.opts.StatusInterval, 0.1))
+	next := jitter(a.opts.StatusInterval, 0.1)
+	n.mu.Lock()
+	if n.podCIDR == "" && next > time.Second && a.clock.Since(n.registeredAt) < time.Minute {
+		// Node IPAM assigns the CIDR just after registration; real pods
+		// need it for their network, so look again soon.
+		next = jitter(time.Second, 0.2)
+	}
+	n.mu.Unlock()
+	a.statuses.AddAfter(name, next)
 	return nil
 }
 
@@ -90,7 +99,7 @@ func (a *Agent) desiredNode(n *node, info runtime.NodeInfo) *corev1.Node {
 			Capacity:        capacity,
 			Allocatable:     capacity.DeepCopy(), // nothing reserved yet (issue C: system-reserved)
 			Addresses:       addresses,
-			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: 10250}},
+			DaemonEndpoints: corev1.NodeDaemonEndpoints{KubeletEndpoint: corev1.DaemonEndpoint{Port: cfg.AgentPort}},
 			NodeInfo: corev1.NodeSystemInfo{
 				MachineID: info.MachineID, SystemUUID: info.SystemUUID, BootID: info.BootID,
 				KernelVersion: info.KernelVersion, OSImage: info.OSImage, ContainerRuntimeVersion: info.RuntimeVersion,
@@ -144,7 +153,7 @@ func (a *Agent) register(ctx context.Context, n *node, info runtime.NodeInfo, in
 	}
 	a.observeNode(n, cur)
 	n.mu.Lock()
-	n.registered = true
+	n.registered, n.registeredAt = true, a.clock.Now()
 	n.mu.Unlock()
 	klog.FromContext(ctx).V(2).Info("node registered", "node", cur.Name)
 	// Stagger the first renewals over one interval: thousands of nodes

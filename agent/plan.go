@@ -12,7 +12,8 @@ import (
 // podState is what the agent remembers of a pod between syncs: only
 // back-off, as upstream (lost on restart, which resets back-off).
 type podState struct {
-	backoff map[string]*backoff // by container name
+	backoff  map[string]*backoff      // by container name
+	failures map[string]*startFailure // by container name: last start failed
 }
 
 type backoff struct {

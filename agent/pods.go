@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
 	"corral/agent/runtime"
@@ -38,7 +39,7 @@ func (a *Agent) syncPod(ctx context.Context, key podKey) error {
 				return err
 			}
 		}
-		a.forget(key.UID)
+		a.forget(n, key.UID)
 		return nil
 	case pod.DeletionTimestamp != nil:
 		return a.terminate(ctx, n, pod, rs)
@@ -51,8 +52,15 @@ func (a *Agent) syncPod(ctx context.Context, key podKey) error {
 		return nil
 	}
 
+	if n.cfg.Preparer != nil {
+		if err := n.cfg.Preparer.SetUp(ctx, pod); err != nil {
+			a.event(pod, corev1.EventTypeWarning, "FailedMount", "MountVolume.SetUp failed: %v", err)
+			return fmt.Errorf("setting up volumes: %w", err)
+		}
+	}
 	if rs == nil {
 		if err := n.rt.RunPodSandbox(ctx, pod); err != nil {
+			a.event(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 			return fmt.Errorf("creating the sandbox: %w", err)
 		}
 		if rs, err = n.rt.PodStatus(ctx, key.UID); err != nil || rs == nil {
@@ -61,18 +69,31 @@ func (a *Agent) syncPod(ctx context.Context, key podKey) error {
 	}
 	now := a.clock.Now()
 	var pl podPlan
+	st := a.state(key.UID)
+	bo := backoffPolicy{a.opts.BackoffInitial, a.opts.BackoffMax}
 	if rs.SandboxReady { // a stopped sandbox only reports its end
-		pl = planPod(pod, rs, a.state(key.UID), now, backoffPolicy{a.opts.BackoffInitial, a.opts.BackoffMax})
+		pl = planPod(pod, rs, st, now, bo)
+		holdFailed(&pl, st, pod, now)
 	}
+	started := 0
 	for _, s := range pl.starts {
-		if err := n.rt.StartContainer(ctx, pod, s.c, s.attempt, runtime.ContainerConfig{}); err != nil {
-			return fmt.Errorf("starting container %s: %w", s.c.Name, err)
+		if err := a.startContainer(ctx, n, pod, s); err != nil {
+			f := st.recordFailure(s.c.Name, err, now, bo)
+			pl.hold(s.c.Name, f.reason, f.message)
+			pl.next = earliest(pl.next, f.retryAt)
+			a.event(pod, corev1.EventTypeWarning, "Failed", "Error: %s: %v", f.reason, err)
+			continue
 		}
+		delete(st.failures, s.c.Name)
+		started++
 	}
-	if len(pl.starts) > 0 {
+	if started > 0 {
 		if rs, err = n.rt.PodStatus(ctx, key.UID); err != nil || rs == nil {
 			return fmt.Errorf("pod %s/%s vanished from the runtime: %v", pod.Namespace, pod.Name, err)
 		}
+	}
+	if n.cfg.Prober != nil {
+		n.cfg.Prober.Update(pod, rs)
 	}
 	n.mu.Lock()
 	hostIPs := n.hostIPs
@@ -93,7 +114,11 @@ func (a *Agent) syncPod(ctx context.Context, key podKey) error {
 			return err // a conflict: the informer brings the newer pod, the retry uses it
 		}
 	}
-	if next := earliest(earliest(pl.next, readyAt), rs.RecheckAt); !next.IsZero() && !isTerminal(status.Phase) {
+	next := earliest(earliest(pl.next, readyAt), rs.RecheckAt)
+	if n.cfg.ResyncInterval > 0 {
+		next = earliest(next, now.Add(jitter(n.cfg.ResyncInterval, 0.2)))
+	}
+	if !next.IsZero() && !isTerminal(status.Phase) {
 		a.pods.AddAfter(key, next.Sub(a.clock.Now()))
 	}
 	return nil
@@ -121,7 +146,7 @@ func (a *Agent) terminate(ctx context.Context, n *node, pod *corev1.Pod, rs *run
 			return err
 		}
 	}
-	a.forget(pod.UID)
+	a.forget(n, pod.UID)
 	return nil
 }
 
@@ -139,13 +164,38 @@ func (a *Agent) cachedPod(key podKey) *corev1.Pod {
 	return pod
 }
 
+// startContainer resolves a container's configuration and starts it.
+func (a *Agent) startContainer(ctx context.Context, n *node, pod *corev1.Pod, s containerStart) error {
+	var cfg runtime.ContainerConfig
+	if n.cfg.Preparer != nil {
+		var err error
+		if cfg, err = n.cfg.Preparer.ContainerConfig(ctx, pod, s.c); err != nil {
+			return &runtime.StartError{Reason: runtime.ReasonCreateConfigError, Err: err}
+		}
+	}
+	if err := n.rt.StartContainer(ctx, pod, s.c, s.attempt, cfg); err != nil {
+		return err
+	}
+	a.event(pod, corev1.EventTypeNormal, "Started", "Started container %s", s.c.Name)
+	return nil
+}
+
 func (a *Agent) readyFunc(n *node, pod *corev1.Pod, now time.Time) readyFunc {
 	return func(c *runtime.ContainerStatus) (bool, time.Time) {
-		if n.prober != nil {
+		switch {
+		case n.prober != nil:
 			return n.prober.Ready(pod, c, now)
+		case n.cfg.Prober != nil:
+			return c.State == runtime.ContainerRunning && n.cfg.Prober.Ready(pod.UID, c.Name, c.ID), time.Time{}
 		}
-		// No prober yet for real runtimes (issue C): running means ready.
 		return c.State == runtime.ContainerRunning, time.Time{}
+	}
+}
+
+// event records a pod event when the agent has a recorder.
+func (a *Agent) event(pod *corev1.Pod, eventType, reason, format string, args ...any) {
+	if a.opts.Recorder != nil {
+		a.opts.Recorder.Eventf(pod, eventType, reason, format, args...)
 	}
 }
 
@@ -160,10 +210,19 @@ func (a *Agent) state(uid types.UID) *podState {
 	return st
 }
 
-func (a *Agent) forget(uid types.UID) {
+// forget drops what the agent keeps for a pod that is gone.
+func (a *Agent) forget(n *node, uid types.UID) {
 	a.mu.Lock()
 	delete(a.states, uid)
 	a.mu.Unlock()
+	if n.cfg.Prober != nil {
+		n.cfg.Prober.Remove(uid)
+	}
+	if n.cfg.Preparer != nil {
+		if err := n.cfg.Preparer.TearDown(uid); err != nil {
+			klog.Background().Error(err, "tearing down pod volumes", "uid", uid)
+		}
+	}
 }
 
 func equalStatus(a, b corev1.PodStatus) bool { return equality.Semantic.DeepEqual(a, b) }

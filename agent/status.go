@@ -116,6 +116,9 @@ func containerStatus(c *corev1.Container, latest, prev *runtime.ContainerStatus,
 	cs := corev1.ContainerStatus{Name: c.Name, Image: c.Image, Started: ptr.To(false)}
 	if latest == nil {
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: waitReason}
+		if held != nil {
+			cs.State.Waiting = held
+		}
 		return cs
 	}
 	cs.ContainerID, cs.ImageID, cs.RestartCount = latest.ID, latest.ImageRef, latest.Attempt
@@ -133,7 +136,11 @@ func containerStatus(c *corev1.Container, latest, prev *runtime.ContainerStatus,
 	switch {
 	case held != nil:
 		cs.State = corev1.ContainerState{Waiting: held}
-		cs.LastTerminationState.Terminated = terminated(latest)
+		if latest.State == runtime.ContainerExited {
+			cs.LastTerminationState.Terminated = terminated(latest)
+		} else if prev != nil && prev.State == runtime.ContainerExited {
+			cs.LastTerminationState.Terminated = terminated(prev)
+		}
 	case prev != nil && prev.State == runtime.ContainerExited:
 		cs.LastTerminationState.Terminated = terminated(prev)
 	}

@@ -62,6 +62,27 @@ type ContainerConfig struct {
 	Hostname string
 }
 
+// StartError is a container start that failed for a reason the pod status
+// shows as the container's waiting reason.
+type StartError struct {
+	Reason string // one of the Reason* constants
+	Err    error
+}
+
+func (e *StartError) Error() string { return e.Err.Error() }
+func (e *StartError) Unwrap() error { return e.Err }
+
+// Waiting reasons of containers that could not start, as kubelet's.
+const (
+	ReasonErrImagePull         = "ErrImagePull"
+	ReasonImagePullBackOff     = "ImagePullBackOff"
+	ReasonErrImageNeverPull    = "ErrImageNeverPull"
+	ReasonInvalidImageName     = "InvalidImageName"
+	ReasonCreateConfigError    = "CreateContainerConfigError"
+	ReasonCreateContainerError = "CreateContainerError"
+	ReasonRunContainerError    = "RunContainerError"
+)
+
 // Mount binds a host path into a container.
 type Mount struct {
 	HostPath, ContainerPath string
