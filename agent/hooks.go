@@ -35,6 +35,36 @@ type PodProber interface {
 	// Ready and Started answer for one container attempt.
 	Ready(uid types.UID, container, containerID string) bool
 	Started(uid types.UID, container, containerID string) bool
+	// Kill tells whether a failed liveness or startup probe asks for the
+	// container attempt to be killed, why, and with which grace period.
+	Kill(uid types.UID, container, containerID string) (message string, grace time.Duration, kill bool)
+}
+
+// killUnhealthy stops running containers whose liveness or startup probe
+// failed; the next sync restarts them under the restart policy.
+func (a *Agent) killUnhealthy(ctx context.Context, n *node, pod *corev1.Pod, rs *runtime.PodStatus) (killed bool, err error) {
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for i := range list {
+			c := &list[i]
+			latest, _ := rs.Latest(c.Name)
+			if latest == nil || latest.State != runtime.ContainerRunning {
+				continue
+			}
+			msg, grace, kill := n.cfg.Prober.Kill(pod.UID, c.Name, latest.ID)
+			if !kill {
+				continue
+			}
+			if pod.Spec.RestartPolicy != corev1.RestartPolicyNever {
+				msg += ", will be restarted"
+			}
+			a.event(pod, corev1.EventTypeNormal, "Killing", "%s", msg)
+			if err := n.rt.StopContainer(ctx, latest.ID, grace); err != nil {
+				return killed, err
+			}
+			killed = true
+		}
+	}
+	return killed, nil
 }
 
 // startFailure remembers a container that could not start, so the next

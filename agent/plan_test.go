@@ -135,9 +135,9 @@ func TestStatusStable(t *testing.T) {
 	rs := &runtime.PodStatus{SandboxReady: true, IPs: []string{"10.0.0.2"}, Containers: []runtime.ContainerStatus{
 		{Name: "app", State: runtime.ContainerRunning, StartedAt: t0.Add(1500 * time.Millisecond)}}}
 	ready := func(c *runtime.ContainerStatus) (bool, time.Time) { return true, time.Time{} }
-	st, _ := podStatus(pod, rs, podPlan{}, ready, nil, t0.Add(2*time.Second))
+	st, _ := podStatus(pod, rs, podPlan{}, ready, nil, nil, t0.Add(2*time.Second))
 	pod.Status = st
-	again, _ := podStatus(pod, rs, podPlan{}, ready, nil, t0.Add(time.Minute))
+	again, _ := podStatus(pod, rs, podPlan{}, ready, nil, nil, t0.Add(time.Minute))
 	if !equalStatus(st, again) {
 		t.Fatalf("status changed without cause:\n%+v\n%+v", st, again)
 	}

@@ -94,11 +94,18 @@ func (a *Agent) syncPod(ctx context.Context, key podKey) error {
 	}
 	if n.cfg.Prober != nil {
 		n.cfg.Prober.Update(pod, rs)
+		killed, err := a.killUnhealthy(ctx, n, pod, rs)
+		if err != nil {
+			return err
+		}
+		if killed { // plan the restarts from the stopped containers
+			a.pods.Add(key)
+		}
 	}
 	n.mu.Lock()
 	hostIPs := n.hostIPs
 	n.mu.Unlock()
-	status, readyAt := podStatus(pod, rs, pl, a.readyFunc(n, pod, now), hostIPs, now)
+	status, readyAt := podStatus(pod, rs, pl, a.readyFunc(n, pod, now), a.startedFunc(n, pod), hostIPs, now)
 	if isTerminal(status.Phase) {
 		if err := n.rt.StopPod(ctx, key.UID, 0); err != nil {
 			return err
@@ -190,6 +197,15 @@ func (a *Agent) readyFunc(n *node, pod *corev1.Pod, now time.Time) readyFunc {
 		}
 		return c.State == runtime.ContainerRunning, time.Time{}
 	}
+}
+
+// startedFunc answers containers' started field from the startup probes
+// (nil: started once running).
+func (a *Agent) startedFunc(n *node, pod *corev1.Pod) func(*runtime.ContainerStatus) bool {
+	if n.cfg.Prober == nil {
+		return nil
+	}
+	return func(c *runtime.ContainerStatus) bool { return n.cfg.Prober.Started(pod.UID, c.Name, c.ID) }
 }
 
 // event records a pod event when the agent has a recorder.

@@ -19,7 +19,7 @@ type readyFunc func(c *runtime.ContainerStatus) (bool, time.Time)
 // parts replaced (phase, conditions, container statuses, IPs, start
 // time); everything else (qosClass, nominatedNodeName, foreign
 // conditions) is kept. It also returns when readiness changes by itself.
-func podStatus(pod *corev1.Pod, rs *runtime.PodStatus, pl podPlan, ready readyFunc, hostIPs []corev1.HostIP, now time.Time) (corev1.PodStatus, time.Time) {
+func podStatus(pod *corev1.Pod, rs *runtime.PodStatus, pl podPlan, ready readyFunc, startedFn func(*runtime.ContainerStatus) bool, hostIPs []corev1.HostIP, now time.Time) (corev1.PodStatus, time.Time) {
 	st := *pod.Status.DeepCopy()
 	var next time.Time
 	if len(hostIPs) > 0 {
@@ -71,6 +71,9 @@ func podStatus(pod *corev1.Pod, rs *runtime.PodStatus, pl podPlan, ready readyFu
 			ok, at := ready(latest)
 			cs.Ready = ok
 			next = earliest(next, at)
+			if startedFn != nil {
+				cs.Started = ptr.To(startedFn(latest))
+			}
 		}
 		if !cs.Ready {
 			unready = append(unready, c.Name)
