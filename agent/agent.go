@@ -265,3 +265,28 @@ func processQueue[T comparable](ctx context.Context, q workqueue.TypedRateLimiti
 		q.Done(item)
 	}
 }
+
+// Resync syncs one pod of a node soon (a probe result changed).
+func (a *Agent) Resync(nodeName string, uid types.UID) {
+	if n := a.nodes[nodeName]; n != nil {
+		a.enqueueUID(n, uid)
+	}
+}
+
+// RuntimePod is what a node's runtime knows of the named pod (for the
+// agent's API: logs, exec), or nil when the node does not run it.
+func (a *Agent) RuntimePod(ctx context.Context, nodeName, namespace, name string) (*runtime.PodStatus, error) {
+	n := a.nodes[nodeName]
+	if n == nil {
+		return nil, nil
+	}
+	obj, ok, err := a.podInformer.GetIndexer().GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return nil, err
+	}
+	pod, ok := obj.(*corev1.Pod)
+	if !ok || pod.Spec.NodeName != nodeName {
+		return nil, nil
+	}
+	return n.rt.PodStatus(ctx, pod.UID)
+}

@@ -65,10 +65,14 @@ func (a *Agent) syncNodeStatus(ctx context.Context, name string) error {
 	}
 	next := jitter(a.opts.StatusInterval, 0.1)
 	n.mu.Lock()
-	if n.podCIDR == "" && next > time.Second && a.clock.Since(n.registeredAt) < time.Minute {
+	switch {
+	case n.podCIDR == "" && next > time.Second && a.clock.Since(n.registeredAt) < time.Minute:
 		// Node IPAM assigns the CIDR just after registration; real pods
 		// need it for their network, so look again soon.
 		next = jitter(time.Second, 0.2)
+	case infoErr != nil && next > 2*time.Second:
+		// Not ready (runtime or network down): report recovery quickly.
+		next = jitter(2*time.Second, 0.2)
 	}
 	n.mu.Unlock()
 	a.statuses.AddAfter(name, next)

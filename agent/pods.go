@@ -13,6 +13,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
+	"corral/agent/env"
 	"corral/agent/runtime"
 )
 
@@ -77,7 +78,7 @@ func (a *Agent) syncPod(ctx context.Context, key podKey) error {
 	}
 	started := 0
 	for _, s := range pl.starts {
-		if err := a.startContainer(ctx, n, pod, s); err != nil {
+		if err := a.startContainer(ctx, n, pod, rs, s); err != nil {
 			f := st.recordFailure(s.c.Name, err, now, bo)
 			pl.hold(s.c.Name, f.reason, f.message)
 			pl.next = earliest(pl.next, f.retryAt)
@@ -172,11 +173,19 @@ func (a *Agent) cachedPod(key podKey) *corev1.Pod {
 }
 
 // startContainer resolves a container's configuration and starts it.
-func (a *Agent) startContainer(ctx context.Context, n *node, pod *corev1.Pod, s containerStart) error {
+func (a *Agent) startContainer(ctx context.Context, n *node, pod *corev1.Pod, rs *runtime.PodStatus, s containerStart) error {
 	var cfg runtime.ContainerConfig
 	if n.cfg.Preparer != nil {
+		// The API pod has no IPs before its first status: fieldRefs to
+		// status.podIP must see the sandbox's.
+		n.mu.Lock()
+		var hostIPs []string
+		for _, ip := range n.hostIPs {
+			hostIPs = append(hostIPs, ip.IP)
+		}
+		n.mu.Unlock()
 		var err error
-		if cfg, err = n.cfg.Preparer.ContainerConfig(ctx, pod, s.c); err != nil {
+		if cfg, err = n.cfg.Preparer.ContainerConfig(ctx, env.WithIPs(pod, rs.IPs, hostIPs), s.c); err != nil {
 			return &runtime.StartError{Reason: runtime.ReasonCreateConfigError, Err: err}
 		}
 	}

@@ -27,7 +27,7 @@ var preferredVersion = map[string]string{"autoscaling": "v2"}
 
 // buildGroups makes the storage of every resource in api.Resources and
 // groups it for installation.
-func buildGroups(getter generic.RESTOptionsGetter, allocs *serviceAllocations, tokens *TokenAuthenticator) ([]*genericapiserver.APIGroupInfo, error) {
+func buildGroups(getter generic.RESTOptionsGetter, allocs *serviceAllocations, tokens *TokenAuthenticator, agentCert agentCertFiles) ([]*genericapiserver.APIGroupInfo, error) {
 	reviews := reviewStorage(Authorizer{}, Authorizer{}, tokens)
 	stores := map[schema.GroupResource]map[string]rest.Storage{}
 	infos := map[string]*genericapiserver.APIGroupInfo{}
@@ -37,6 +37,9 @@ func buildGroups(getter generic.RESTOptionsGetter, allocs *serviceAllocations, t
 		if !ok {
 			i := genericapiserver.NewDefaultAPIGroupInfo(res.Group, api.Scheme, metav1.ParameterCodec, api.Codecs)
 			info = &i
+			if res.Group == "" {
+				info.ParameterCodec = podParameterCodec{metav1.ParameterCodec}
+			}
 			infos[res.Group] = info
 			order = append(order, res.Group)
 		}
@@ -64,7 +67,7 @@ func buildGroups(getter generic.RESTOptionsGetter, allocs *serviceAllocations, t
 			}
 		default:
 			var err error
-			if storage, err = resourceStorage(res, getter, allocs, stores); err != nil {
+			if storage, err = resourceStorage(res, getter, allocs, stores, agentCert); err != nil {
 				return nil, err
 			}
 			stores[res.GroupResource()] = storage
@@ -82,7 +85,7 @@ func buildGroups(getter generic.RESTOptionsGetter, allocs *serviceAllocations, t
 
 // resourceStorage builds the main storage and the subresources of one resource.
 func resourceStorage(res *api.Resource, getter generic.RESTOptionsGetter, allocs *serviceAllocations,
-	built map[schema.GroupResource]map[string]rest.Storage) (map[string]rest.Storage, error) {
+	built map[schema.GroupResource]map[string]rest.Storage, agentCert agentCertFiles) (map[string]rest.Storage, error) {
 	store, st, err := newStore(res, hooksFor[res.GroupResource()], getter)
 	if err != nil {
 		return nil, err
@@ -101,6 +104,14 @@ func resourceStorage(res *api.Resource, getter generic.RESTOptionsGetter, allocs
 		out["pods/binding"] = &BindingREST{store: store}
 		pdbs := &lazyStore{built: built, gr: schema.GroupResource{Group: "policy", Resource: "poddisruptionbudgets"}}
 		out["pods/eviction"] = &EvictionREST{pods: store, pdbs: pdbs}
+		agents, err := newAgentDialer(&lazyStore{built: built, gr: schema.GroupResource{Resource: "nodes"}}, agentCert.cert, agentCert.key)
+		if err != nil {
+			return nil, err
+		}
+		out["pods/log"] = &LogREST{pods: store, agents: agents}
+		out["pods/exec"] = &ExecREST{streamREST{pods: store, agents: agents}}
+		out["pods/attach"] = &AttachREST{streamREST{pods: store, agents: agents}}
+		out["pods/portforward"] = &PortForwardREST{streamREST{pods: store, agents: agents}}
 	case schema.GroupResource{Resource: "namespaces"}:
 		out[res.Plural] = &NamespaceREST{REST: main}
 		out["namespaces/finalize"] = newFinalizeREST(store, st)

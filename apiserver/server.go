@@ -18,6 +18,7 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
+	genericfilters "k8s.io/apiserver/pkg/server/filters"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
@@ -44,6 +45,10 @@ type Config struct {
 	ServingCertFile, ServingKeyFile string
 	// ClientCAFile signs the client certificates that are accepted.
 	ClientCAFile string
+	// AgentClientCertFile and AgentClientKeyFile are the client
+	// certificate presented to node agents (pods/log, exec, attach,
+	// portforward); without them those subresources answer 503.
+	AgentClientCertFile, AgentClientKeyFile string
 	// EtcdEndpoints, and TLS files for an external etcd (optional).
 	EtcdEndpoints                         []string
 	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
@@ -75,6 +80,8 @@ func New(cfg Config) (*Server, error) {
 	gc.FeatureGate = utilfeature.DefaultFeatureGate
 	gc.ExternalAddress = fmt.Sprintf("%s:%d", cfg.AdvertiseAddress, cfg.Port)
 	gc.PublicAddress = cfg.AdvertiseAddress
+	// Streams to node agents last as long as the client wants, as watches do.
+	gc.LongRunningFunc = genericfilters.BasicLongRunningRequestCheck(sets.NewString("watch"), sets.NewString("log", "exec", "attach", "portforward"))
 
 	serving := genericoptions.NewSecureServingOptions().WithLoopback()
 	serving.BindAddress, serving.BindPort, serving.Listener = cfg.BindAddress, cfg.Port, cfg.Listener
@@ -139,7 +146,7 @@ func New(cfg Config) (*Server, error) {
 		ips:   storage.NewIPAllocator(etcdClient, "serviceips", cfg.ServiceCIDR),
 		ports: storage.NewPortAllocator(etcdClient, "nodeports", cfg.NodePortBase, cfg.NodePortSize),
 	}
-	groups, err := buildGroups(gc.RESTOptionsGetter, allocs, tokens)
+	groups, err := buildGroups(gc.RESTOptionsGetter, allocs, tokens, agentCertFiles{cfg.AgentClientCertFile, cfg.AgentClientKeyFile})
 	if err != nil {
 		return nil, err
 	}

@@ -33,7 +33,7 @@ func NewRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServerCommand(), newAgentCommand(), newVersionCommand())
+	root.AddCommand(newServerCommand(), newAgentCommand(), newVersionCommand(), newImageCommand())
 	return root
 }
 
@@ -55,8 +55,9 @@ func newServerCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Version = version.Version
-			if !cfg.DisableAgent {
-				fmt.Fprintln(cmd.ErrOrStderr(), "note: the node agent has not landed yet; running the control plane only (as with --disable-agent)")
+			if !cfg.DisableAgent && os.Geteuid() != 0 {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note: the node agent needs root (containerd, CNI, cgroups); running the control plane only (as with --disable-agent)")
+				cfg.DisableAgent = true
 			}
 			return server.Run(cmd.Context(), cfg)
 		},
@@ -78,6 +79,11 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.Token, "token", "", "cluster join token (default: generated on first start, kept in <data-dir>/token)")
 	f.StringSliceVar(&cfg.TLSSANs, "tls-san", nil, "extra host names or IPs for the serving certificate")
 	f.BoolVar(&cfg.DisableAgent, "disable-agent", false, "run the control plane without a local node agent")
+	f.StringVar(&cfg.Agent.NodeName, "node-name", "", "name of this server's node (default: host name)")
+	f.StringVar(&cfg.Agent.NodeIP, "node-ip", "", "address of this server's node (default: first non-loopback IPv4)")
+	f.IntVar(&cfg.Agent.AgentPort, "agent-port", 10250, "port of the node agent's API (logs, exec, port-forward)")
+	f.StringVar(&cfg.Agent.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "use this CRI socket instead of starting containerd")
+	f.StringVar(&cfg.Agent.CNIBridge, "cni-bridge", "corral0", "name of the pods' bridge")
 	f.BoolVar(&cfg.DisableControllers, "disable-controllers", false, "run without the controller manager")
 	f.BoolVar(&cfg.DisableScheduler, "disable-scheduler", false, "run without the scheduler")
 	return cmd

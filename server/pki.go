@@ -32,6 +32,11 @@ func (p pki) ServingKey() string  { return p.path("serving.key") }
 func (p pki) AdminCert() string   { return p.path("admin.crt") }
 func (p pki) AdminKey() string    { return p.path("admin.key") }
 
+// AgentClientCert and AgentClientKey are what the API server presents to
+// node agents (as kube-apiserver's --kubelet-client-certificate).
+func (p pki) AgentClientCert() string { return p.path("apiserver-agent-client.crt") }
+func (p pki) AgentClientKey() string  { return p.path("apiserver-agent-client.key") }
+
 // ensure creates what is missing: the CA on first start, then a serving
 // certificate for the given names and addresses (renewed when they change)
 // and the admin client certificate.
@@ -60,6 +65,15 @@ func (p pki) ensure(dnsNames []string, ips []net.IP) error {
 			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 		}
 		if err := p.issue(caCert, caKey, tmpl, p.AdminCert(), p.AdminKey()); err != nil {
+			return err
+		}
+	}
+	if _, err := os.Stat(p.AgentClientCert()); errors.Is(err, os.ErrNotExist) {
+		tmpl := &x509.Certificate{
+			Subject:     pkix.Name{CommonName: "corral-apiserver", Organization: []string{"system:masters"}},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		}
+		if err := p.issue(caCert, caKey, tmpl, p.AgentClientCert(), p.AgentClientKey()); err != nil {
 			return err
 		}
 	}

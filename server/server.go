@@ -17,9 +17,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	genericapiserver "k8s.io/apiserver/pkg/server"
 
+	"corral/agent/host"
 	"corral/apiserver"
 	"corral/controllers/manager"
 	"corral/scheduler"
@@ -29,24 +31,28 @@ import (
 // Config holds the settings of `corral server`; flag names match the
 // field docs.
 type Config struct {
-	DataDir            string   // --data-dir
-	BindAddress        string   // --bind-address
-	HTTPSPort          int      // --https-listen-port
-	AdvertiseAddress   string   // --advertise-address
-	DatastoreEndpoint  []string // --datastore-endpoint (external etcd)
-	DatastoreCAFile    string   // --datastore-cafile
-	DatastoreCertFile  string   // --datastore-certfile
-	DatastoreKeyFile   string   // --datastore-keyfile
-	EtcdClientPort     int      // --etcd-client-port (embedded etcd)
-	EtcdPeerPort       int      // --etcd-peer-port (embedded etcd)
-	ServiceCIDR        string   // --service-cidr
-	ClusterCIDR        string   // --cluster-cidr
-	NodePortRange      string   // --service-node-port-range
-	Token              string   // --token
-	TLSSANs            []string // --tls-san
-	DisableAgent       bool     // --disable-agent
-	DisableControllers bool     // --disable-controllers
-	DisableScheduler   bool     // --disable-scheduler
+	DataDir           string   // --data-dir
+	BindAddress       string   // --bind-address
+	HTTPSPort         int      // --https-listen-port
+	AdvertiseAddress  string   // --advertise-address
+	DatastoreEndpoint []string // --datastore-endpoint (external etcd)
+	DatastoreCAFile   string   // --datastore-cafile
+	DatastoreCertFile string   // --datastore-certfile
+	DatastoreKeyFile  string   // --datastore-keyfile
+	EtcdClientPort    int      // --etcd-client-port (embedded etcd)
+	EtcdPeerPort      int      // --etcd-peer-port (embedded etcd)
+	ServiceCIDR       string   // --service-cidr
+	ClusterCIDR       string   // --cluster-cidr
+	NodePortRange     string   // --service-node-port-range
+	Token             string   // --token
+	TLSSANs           []string // --tls-san
+	DisableAgent      bool     // --disable-agent
+	// Agent configures the server's own node (unless DisableAgent):
+	// --node-name, --node-ip, --agent-port, --container-runtime-endpoint,
+	// --cni-bridge. Client, DataDir, CIDRs and CA are filled by Run.
+	Agent              host.Config
+	DisableControllers bool // --disable-controllers
+	DisableScheduler   bool // --disable-scheduler
 	Version            string
 
 	// Listener replaces BindAddress:HTTPSPort (tests listen on port 0).
@@ -55,6 +61,8 @@ type Config struct {
 	FastEtcd bool
 	// Ready, when set, is closed once the API server serves.
 	Ready chan struct{}
+	// CronJobClock, when set, drives the CronJob controller (tests).
+	CronJobClock clock.WithTicker
 }
 
 // Defaults fills what a fresh `corral server` uses.
@@ -149,6 +157,7 @@ func Run(ctx context.Context, cfg Config) error {
 	srv, err := apiserver.New(apiserver.Config{
 		Listener: cfg.Listener, BindAddress: bind, Port: port,
 		ServingCertFile: certs.ServingCert(), ServingKeyFile: certs.ServingKey(), ClientCAFile: certs.CACert(),
+		AgentClientCertFile: certs.AgentClientCert(), AgentClientKeyFile: certs.AgentClientKey(),
 		EtcdEndpoints: endpoints, EtcdCAFile: cfg.DatastoreCAFile, EtcdCertFile: cfg.DatastoreCertFile, EtcdKeyFile: cfg.DatastoreKeyFile,
 		JoinToken: token, ServiceCIDR: serviceCIDR, NodePortBase: portBase, NodePortSize: portSize,
 		AdvertiseAddress: advertise, Version: cfg.Version,
@@ -163,7 +172,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if !cfg.DisableControllers {
 		srv.Generic.AddPostStartHookOrDie("corral-controllers", func(hookCtx genericapiserver.PostStartHookContext) error {
 			go func() {
-				if err := manager.Run(hookCtx, hookCtx.LoopbackClientConfig, manager.Options{ClusterCIDR: clusterCIDR}); err != nil {
+				if err := manager.Run(hookCtx, hookCtx.LoopbackClientConfig, manager.Options{ClusterCIDR: clusterCIDR, CronJobClock: cfg.CronJobClock}); err != nil {
 					klog.ErrorS(err, "controller manager")
 				}
 			}()
@@ -175,6 +184,23 @@ func Run(ctx context.Context, cfg Config) error {
 			go func() {
 				if err := runScheduler(hookCtx, hookCtx.LoopbackClientConfig); err != nil {
 					klog.ErrorS(err, "scheduler")
+				}
+			}()
+			return nil
+		})
+	}
+	if !cfg.DisableAgent {
+		srv.Generic.AddPostStartHookOrDie("corral-agent", func(hookCtx genericapiserver.PostStartHookContext) error {
+			agentCfg := cfg.Agent
+			client, err := kubernetes.NewForConfig(hookCtx.LoopbackClientConfig)
+			if err != nil {
+				return err
+			}
+			agentCfg.Client, agentCfg.DataDir, agentCfg.ClientCAFile = client, filepath.Join(cfg.DataDir, "agent"), certs.CACert()
+			agentCfg.ClusterCIDR, agentCfg.ServiceCIDR = cfg.ClusterCIDR, cfg.ServiceCIDR
+			go func() {
+				if err := host.Run(hookCtx, agentCfg); err != nil {
+					klog.ErrorS(err, "node agent stopped; the control plane runs on (use --disable-agent to run without one)")
 				}
 			}()
 			return nil

@@ -334,3 +334,43 @@ func TestTimeZone(t *testing.T) {
 		t.Errorf("name %s, want %s", job.Name, want)
 	}
 }
+
+// A tick whose Job exists while lastScheduleTime is behind (the status
+// write of the sync that made the Job failed) is recorded, not left stale.
+func TestTickServedRecordsLastScheduleTime(t *testing.T) {
+	f := newFixture(t, t0.Add(10*time.Minute+10*time.Second))
+	cj := newCronJob("hello", "*/5 * * * *")
+	cj.Status.LastScheduleTime = &metav1.Time{Time: t0.Add(5 * time.Minute)}
+	f.cjs = append(f.cjs, cj)
+	f.jobs = append(f.jobs, ownedJob(cj, t0.Add(10*time.Minute), batchv1.JobComplete))
+	f.start()
+	f.sync("hello")
+	f.expectActions("update cronjobs/status")
+	if st := f.cronJob("hello").Status; st.LastScheduleTime == nil || !st.LastScheduleTime.Time.Equal(t0.Add(10*time.Minute)) {
+		t.Errorf("lastScheduleTime %v, want the served tick %s", st.LastScheduleTime, t0.Add(10*time.Minute))
+	}
+}
+
+// Jobs that started within the same second are pruned by their ticks,
+// oldest first, whatever order the cache lists them in.
+func TestHistoryTiesBrokenByTick(t *testing.T) {
+	for _, order := range [][]int{{0, 1, 2, 3}, {3, 2, 1, 0}, {2, 0, 3, 1}} {
+		f := newFixture(t, t0.Add(20*time.Minute+10*time.Second))
+		cj := newCronJob("hello", "*/5 * * * *")
+		cj.Spec.SuccessfulJobsHistoryLimit = ptrTo(int32(2))
+		cj.Status.LastScheduleTime = &metav1.Time{Time: t0.Add(20 * time.Minute)}
+		f.cjs = append(f.cjs, cj)
+		var names []string
+		for i := 0; i < 4; i++ {
+			names = append(names, jobName(cj, t0.Add(time.Duration(i+1)*5*time.Minute)))
+		}
+		for _, i := range order {
+			j := ownedJob(cj, t0.Add(time.Duration(i+1)*5*time.Minute), batchv1.JobComplete)
+			j.Status.StartTime = &metav1.Time{Time: t0.Add(20 * time.Minute)} // all in one second
+			f.jobs = append(f.jobs, j)
+		}
+		f.start()
+		f.sync("hello")
+		f.expectActions("delete jobs "+names[0], "delete jobs "+names[1], "update cronjobs/status")
+	}
+}

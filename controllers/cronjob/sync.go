@@ -157,19 +157,40 @@ func (c *Controller) deleteOldest(ctx context.Context, cj *batchv1.CronJob, jobs
 	if len(jobs) <= keep {
 		return
 	}
-	sort.Slice(jobs, func(a, b int) bool { return startOf(jobs[a]).Before(startOf(jobs[b])) })
+	sort.Slice(jobs, func(a, b int) bool { return olderJob(jobs[a], jobs[b]) })
 	for _, j := range jobs[:len(jobs)-keep] {
 		c.deleteJob(ctx, cj, j.Name, j.UID)
 	}
 }
 
-// startOf orders history as upstream does: by start time, Jobs that never
-// started first.
+// olderJob orders history as upstream does: by start time, Jobs that never
+// started first. Start times have whole seconds, so Jobs of close ticks
+// (or a backlog started at once) tie; the tick each was made for breaks
+// the tie, then the name.
+func olderJob(a, b *batchv1.Job) bool {
+	if sa, sb := startOf(a), startOf(b); !sa.Equal(sb) {
+		return sa.Before(sb)
+	}
+	if ta, tb := scheduledOf(a), scheduledOf(b); !ta.Equal(tb) {
+		return ta.Before(tb)
+	}
+	return a.Name < b.Name
+}
+
 func startOf(j *batchv1.Job) time.Time {
 	if j.Status.StartTime != nil {
 		return j.Status.StartTime.Time
 	}
 	return time.Time{}
+}
+
+// scheduledOf is the tick recorded on a Job, or the zero time.
+func scheduledOf(j *batchv1.Job) time.Time {
+	t, err := time.Parse(time.RFC3339, j.Annotations[ScheduledTimestampAnnotation])
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 func (c *Controller) deleteJob(ctx context.Context, cj *batchv1.CronJob, name string, uid types.UID) bool {
@@ -244,7 +265,13 @@ func (c *Controller) schedule(ctx context.Context, cj *batchv1.CronJob, jobs []*
 	name := jobName(cj, scheduled)
 	for _, j := range jobs {
 		if j.Name == name {
-			return next(), nil // this tick is already served
+			// This tick is served. A sync that created the Job may have
+			// failed to record it (a conflict on the status write), so
+			// record it now: otherwise lastScheduleTime lags behind.
+			if cj.Status.LastScheduleTime == nil || cj.Status.LastScheduleTime.Time.Before(scheduled) {
+				cj.Status.LastScheduleTime = &metav1.Time{Time: scheduled}
+			}
+			return next(), nil
 		}
 	}
 	switch cj.Spec.ConcurrencyPolicy {

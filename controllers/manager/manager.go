@@ -22,6 +22,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"corral/controllers/cronjob"
+	"corral/controllers/daemonset"
 	"corral/controllers/deployment"
 	"corral/controllers/garbagecollector"
 	"corral/controllers/job"
@@ -31,6 +32,7 @@ import (
 	"corral/controllers/podgc"
 	"corral/controllers/replicaset"
 	"corral/controllers/serviceaccount"
+	"corral/controllers/statefulset"
 )
 
 // Clients are what every controller needs from the API server.
@@ -71,6 +73,18 @@ var starters = []starter{
 		go ctrl.Run(ctx, 5)
 		return nil
 	}},
+	{"daemonset", func(ctx context.Context, c Clients) error {
+		ctrl := daemonset.NewController(c.Kube, c.Informers.Apps().V1().DaemonSets(), c.Informers.Apps().V1().ControllerRevisions(),
+			c.Informers.Core().V1().Pods(), c.Informers.Core().V1().Nodes(), c.Clock)
+		go ctrl.Run(ctx, 2)
+		return nil
+	}},
+	{"statefulset", func(ctx context.Context, c Clients) error {
+		ctrl := statefulset.NewController(c.Kube, c.Informers.Apps().V1().StatefulSets(), c.Informers.Apps().V1().ControllerRevisions(),
+			c.Informers.Core().V1().Pods(), c.Informers.Core().V1().PersistentVolumeClaims(), c.Clock)
+		go ctrl.Run(ctx, 2)
+		return nil
+	}},
 	{"node-ipam", func(ctx context.Context, c Clients) error {
 		ctrl, err := nodeipam.NewController(c.Kube, c.Informers.Core().V1().Nodes(), c.Options.ClusterCIDR, c.Options.NodeCIDRMaskSize)
 		if err != nil {
@@ -100,7 +114,11 @@ var starters = []starter{
 		return nil
 	}},
 	{"cronjob", func(ctx context.Context, c Clients) error {
-		ctrl := cronjob.NewController(c.Kube, c.Informers.Batch().V1().CronJobs(), c.Informers.Batch().V1().Jobs(), c.Clock)
+		clk := c.Clock
+		if c.Options.CronJobClock != nil {
+			clk = c.Options.CronJobClock
+		}
+		ctrl := cronjob.NewController(c.Kube, c.Informers.Batch().V1().CronJobs(), c.Informers.Batch().V1().Jobs(), clk)
 		go ctrl.Run(ctx, 2)
 		return nil
 	}},
@@ -129,6 +147,9 @@ type Options struct {
 	// DefaultUnreachableToleration, when set, is how long pods without a
 	// toleration for an unreachable or not-ready node stay on it.
 	DefaultUnreachableToleration *time.Duration
+	// CronJobClock, when set, drives the CronJob controller alone (tests
+	// step a fake clock past schedules); the others keep the real clock.
+	CronJobClock clock.WithTicker
 }
 
 func (o *Options) defaults() {

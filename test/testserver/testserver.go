@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
 
 	"corral/server"
 )
@@ -38,6 +39,9 @@ type Options struct {
 	DatastoreEndpoint []string
 	// Token sets the join token.
 	Token string
+	// CronJobClock, when set, drives the CronJob controller, so a test can
+	// step a fake clock (k8s.io/utils/clock/testing) past a schedule.
+	CronJobClock clock.WithTicker
 }
 
 // Start starts a server and waits until it serves and is bootstrapped.
@@ -60,6 +64,7 @@ func Start(opts Options) (*Server, error) {
 	cfg.Listener = ln
 	cfg.DatastoreEndpoint = opts.DatastoreEndpoint
 	cfg.Token = opts.Token
+	cfg.CronJobClock = opts.CronJobClock
 	cfg.FastEtcd = true
 	cfg.DisableAgent = true
 	cfg.Ready = make(chan struct{})
