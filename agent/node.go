@@ -29,6 +29,7 @@ type node struct {
 
 	mu           sync.Mutex // guards the fields below (status and lease workers share them)
 	registered   bool
+	infoPosted   string // capacity and node info last posted (heartbeat)
 	registeredAt time.Time
 	uid          types.UID
 	podCIDR      string
@@ -58,7 +59,7 @@ func (a *Agent) syncNodeStatus(ctx context.Context, name string) error {
 	if !registered {
 		err = a.register(ctx, n, info, infoErr)
 	} else {
-		err = a.heartbeat(ctx, n, infoErr)
+		err = a.heartbeat(ctx, n, info, infoErr)
 	}
 	if err != nil {
 		return err
@@ -168,15 +169,26 @@ func (a *Agent) register(ctx context.Context, n *node, info runtime.NodeInfo, in
 
 // heartbeat patches the conditions (a strategic merge on type, so it
 // never conflicts with taint or label writers) and reads podCIDR back.
-func (a *Agent) heartbeat(ctx context.Context, n *node, infoErr error) error {
+func (a *Agent) heartbeat(ctx context.Context, n *node, info runtime.NodeInfo, infoErr error) error {
 	now := metav1.NewTime(a.now())
 	n.mu.Lock()
 	if st := readyStatus(infoErr); st != n.ready {
 		n.ready, n.readySince = st, now
 	}
 	conds := n.conditions(now, infoErr)
+	status := map[string]any{"conditions": conds}
+	// The machine's description, once the runtime could give it (a
+	// runtime that was down at registration reported nothing).
+	fingerprint := ""
+	if info.Capacity != nil {
+		want := a.desiredNode(n, info).Status
+		fingerprint = fmt.Sprint(want.Capacity, want.NodeInfo)
+		if fingerprint != n.infoPosted {
+			status["capacity"], status["allocatable"], status["nodeInfo"] = want.Capacity, want.Allocatable, want.NodeInfo
+		}
+	}
 	n.mu.Unlock()
-	patch, err := json.Marshal(map[string]any{"status": map[string]any{"conditions": conds}})
+	patch, err := json.Marshal(map[string]any{"status": status})
 	if err != nil {
 		return err
 	}
@@ -190,6 +202,11 @@ func (a *Agent) heartbeat(ctx context.Context, n *node, infoErr error) error {
 	}
 	if err != nil {
 		return err
+	}
+	if fingerprint != "" {
+		n.mu.Lock()
+		n.infoPosted = fingerprint
+		n.mu.Unlock()
 	}
 	a.observeNode(n, cur)
 	return nil

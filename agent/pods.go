@@ -69,6 +69,18 @@ func (a *Agent) syncPod(ctx context.Context, key podKey) error {
 		}
 	}
 	now := a.clock.Now()
+	if !rs.SandboxReady && pod.DeletionTimestamp == nil {
+		// A sandbox that died (reboot, killed pause) is recreated unless
+		// the pod is done; its containers then start as new attempts.
+		if end, _ := podStatus(pod, rs, podPlan{}, func(*runtime.ContainerStatus) (bool, time.Time) { return false, time.Time{} }, nil, nil, now); !isTerminal(end.Phase) {
+			if err := n.rt.RunPodSandbox(ctx, pod); err != nil {
+				return fmt.Errorf("recreating the sandbox: %w", err)
+			}
+			if rs, err = n.rt.PodStatus(ctx, key.UID); err != nil || rs == nil {
+				return fmt.Errorf("sandbox of %s/%s vanished: %v", pod.Namespace, pod.Name, err)
+			}
+		}
+	}
 	var pl podPlan
 	st := a.state(key.UID)
 	bo := backoffPolicy{a.opts.BackoffInitial, a.opts.BackoffMax}

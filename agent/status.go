@@ -25,7 +25,12 @@ func podStatus(pod *corev1.Pod, rs *runtime.PodStatus, pl podPlan, ready readyFu
 	if len(hostIPs) > 0 {
 		st.HostIP, st.HostIPs = hostIPs[0].IP, hostIPs
 	}
-	if rs != nil && len(rs.IPs) > 0 {
+	if pod.Spec.HostNetwork && len(hostIPs) > 0 {
+		st.PodIP, st.PodIPs = hostIPs[0].IP, nil
+		for _, ip := range hostIPs {
+			st.PodIPs = append(st.PodIPs, corev1.PodIP{IP: ip.IP})
+		}
+	} else if rs != nil && len(rs.IPs) > 0 {
 		st.PodIP, st.PodIPs = rs.IPs[0], nil
 		for _, ip := range rs.IPs {
 			st.PodIPs = append(st.PodIPs, corev1.PodIP{IP: ip})

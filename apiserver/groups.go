@@ -15,10 +15,11 @@ import (
 
 // hooksFor holds the resource-specific behaviour of the shared strategy.
 var hooksFor = map[schema.GroupResource]hooks{
-	{Resource: "pods"}:                 podHooks,
-	{Resource: "namespaces"}:           namespaceHooks,
-	{Resource: "services"}:             serviceHooks,
-	{Group: "batch", Resource: "jobs"}: jobHooks,
+	{Resource: "pods"}:                      podHooks,
+	{Resource: "namespaces"}:                namespaceHooks,
+	{Resource: "services"}:                  serviceHooks,
+	{Group: "batch", Resource: "jobs"}:      jobHooks,
+	{Group: "apps", Resource: "daemonsets"}: daemonSetHooks,
 }
 
 // preferredVersion overrides the scheme's version order where upstream

@@ -252,6 +252,17 @@ func (r *EvictionREST) takeDisruption(ctx context.Context, pod *corev1.Pod, dryR
 				if p.Status.DisruptionsAllowed <= 0 {
 					return nil, tooManyRequests(fmt.Sprintf("Cannot evict pod as it would violate the pod's disruption budget %q.", p.Name))
 				}
+				// The disruption controller keeps the pod out of its healthy
+				// count until the deletion shows (or two minutes pass), so it
+				// cannot hand the disruption out again meanwhile.
+				if len(p.Status.DisruptedPods) >= maxDisruptedPods {
+					return nil, apierrors.NewForbidden(policyv1.Resource("poddisruptionbudget"), p.Name,
+						fmt.Errorf("DisruptedPods map too big - too many evictions not confirmed by PDB controller"))
+				}
+				if p.Status.DisruptedPods == nil {
+					p.Status.DisruptedPods = map[string]metav1.Time{}
+				}
+				p.Status.DisruptedPods[pod.Name] = metav1.Now()
 				p.Status.DisruptionsAllowed--
 				return p, nil
 			}), false, nil)
@@ -261,6 +272,10 @@ func (r *EvictionREST) takeDisruption(ctx context.Context, pod *corev1.Pod, dryR
 	}
 	return nil
 }
+
+// maxDisruptedPods bounds a budget's record of unconfirmed evictions, as
+// upstream does.
+const maxDisruptedPods = 2000
 
 func tooManyRequests(msg string) error {
 	// No Retry-After: clients must not spin on a budget that only a controller can refresh.

@@ -27,6 +27,8 @@ type hooks struct {
 	prepareForCreate func(ctx context.Context, obj runtime.Object)
 	// prepareForUpdate adjusts an update (after spec/status were separated).
 	prepareForUpdate func(ctx context.Context, obj, old runtime.Object)
+	// prepareForStatusUpdate adjusts a <resource>/status update.
+	prepareForStatusUpdate func(ctx context.Context, obj, old runtime.Object)
 	// gracefulDelete decides the grace period of a delete (pods).
 	gracefulDelete func(ctx context.Context, obj runtime.Object, options *metav1.DeleteOptions) bool
 }
@@ -99,8 +101,11 @@ func (s *strategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set {
 // statusStrategy serves <resource>/status: only status changes stick.
 type statusStrategy struct{ *strategy }
 
-func (s statusStrategy) PrepareForUpdate(_ context.Context, obj, old runtime.Object) {
+func (s statusStrategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Object) {
 	keepAllButStatus(obj, old)
+	if s.hooks.prepareForStatusUpdate != nil {
+		s.hooks.prepareForStatusUpdate(ctx, obj, old)
+	}
 }
 
 func (s statusStrategy) ValidateUpdate(_ context.Context, obj, old runtime.Object) field.ErrorList {

@@ -79,7 +79,7 @@ func scheduleThroughput(ctx context.Context, srv *benchServer, nodes, pods int) 
 	if err != nil {
 		return scheduleResult{}, nil, err
 	}
-	if err := wait.PollUntilContextTimeout(ctx, time.Second, 5*time.Minute, true, func(ctx context.Context) (bool, error) {
+	if err := wait.PollUntilContextTimeout(ctx, time.Second, scaled(5*time.Minute, nodes, 100*time.Millisecond), true, func(ctx context.Context) (bool, error) {
 		n, err := readyNodes(ctx, c)
 		return err == nil && n >= nodes, nil
 	}); err != nil {
@@ -111,29 +111,56 @@ func scheduleThroughput(ctx context.Context, srv *benchServer, nodes, pods int) 
 	}
 	wg.Wait()
 	untaint := time.Since(start)
-	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
-		pl, err := c.CoreV1().Pods("bench-sched").List(ctx, metav1.ListOptions{ResourceVersion: "0"})
-		if err != nil {
-			return false, nil
-		}
-		for _, p := range pl.Items {
-			if p.Spec.NodeName == "" {
-				return false, nil
-			}
-		}
-		return true, nil
+	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, scaled(10*time.Minute, pods, 40*time.Millisecond), true, func(ctx context.Context) (bool, error) {
+		pending, err := countPods(ctx, srv, "bench-sched", "spec.nodeName=")
+		return err == nil && pending == 0, nil
 	})
 	return scheduleResult{nodes: nodes, pods: pods, untaint: untaint, binding: time.Since(start)}, stop, err
 }
 
+// deployResult is the rollout time and the write latency seen meanwhile.
+type deployResult struct {
+	took time.Duration
+	// probe: the side client's ConfigMap updates.
+	probe          []time.Duration
+	probeErrs      int
+	serverP99      time.Duration // p99 of every mutating request the server timed
+	serverRequests int
+	serverP99Exact bool // false: p99 fell past the largest histogram bucket
+}
+
 // deploymentsToRunning applies deployments totalling replicas and waits
-// until every pod reports Running.
-func deploymentsToRunning(ctx context.Context, srv *benchServer, deployments, perDeployment int) (time.Duration, error) {
+// until every pod reports Running, while a side client writes a small
+// object every 100 ms; the server's own request histogram is scraped
+// before and after.
+func deploymentsToRunning(ctx context.Context, srv *benchServer, deployments, perDeployment int) (deployResult, error) {
 	c := kubernetes.NewForConfigOrDie(srv.config)
 	ns := "bench-deploy"
 	if err := newNamespace(ctx, c, ns); err != nil {
-		return 0, err
+		return deployResult{}, err
 	}
+	before, err := mutatingHistogram(ctx, srv.config)
+	if err != nil {
+		return deployResult{}, err
+	}
+	probe, err := startWriteProbe(ctx, srv.config, "bench-probe", 100*time.Millisecond)
+	if err != nil {
+		return deployResult{}, err
+	}
+	res, err := applyAndWait(ctx, srv, c, ns, deployments, perDeployment)
+	res.probe, res.probeErrs = probe.stop()
+	if err != nil {
+		return res, err
+	}
+	after, err := mutatingHistogram(ctx, srv.config)
+	if err != nil {
+		return res, err
+	}
+	res.serverP99, res.serverRequests, res.serverP99Exact = quantileSince(before, after, 0.99)
+	return res, nil
+}
+
+func applyAndWait(ctx context.Context, srv *benchServer, c kubernetes.Interface, ns string, deployments, perDeployment int) (deployResult, error) {
 	start := time.Now()
 	for i := 0; i < deployments; i++ {
 		r := int32(perDeployment)
@@ -142,24 +169,12 @@ func deploymentsToRunning(ctx context.Context, srv *benchServer, deployments, pe
 			Replicas: &r, Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: benchPod("x").Spec}}}
 		if _, err := c.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
-			return 0, err
+			return deployResult{}, err
 		}
 	}
 	want := deployments * perDeployment
-	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 10*time.Minute, true, func(ctx context.Context) (bool, error) {
-		pl, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
-		if err != nil {
-			return false, nil
-		}
-		running := 0
-		for _, p := range pl.Items {
-			if p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil {
-				running++
-			}
-		}
-		return running >= want, nil
-	})
-	return time.Since(start), err
+	_, err := waitRunning(ctx, srv, ns, want, scaled(10*time.Minute, want, 50*time.Millisecond))
+	return deployResult{took: time.Since(start)}, err
 }
 
 // nodeDeath kills one node holding about a third of a deployment's pods

@@ -26,18 +26,30 @@ func main() {
 	nodes := flag.Int("nodes", 1000, "simulated nodes for the cluster benchmarks (0 skips them)")
 	schedPods := flag.Int("sched-pods", 10000, "pending pods for the scheduling benchmark")
 	deployReplicas := flag.Int("deploy-replicas", 5000, "replicas (in 10 deployments) for the rollout benchmark")
-	deathRounds := flag.Int("death-rounds", 3, "node deaths measured")
+	deathRounds := flag.Int("death-rounds", 5, "node deaths measured (p50/p99 over them)")
+	largeNodes := flag.Int("large-nodes", 0, "simulated nodes for the large cluster (scheduling, RSS); 0 skips it, 5000 for the full figure")
+	largePods := flag.Int("large-pods", 30000, "pending pods scheduled, then Running, in the large cluster")
+	apiBench := flag.Bool("api", true, "run the API server benchmarks (pod creates, lists, watch fan-out)")
+	timeout := flag.Duration("timeout", 25*time.Minute, "bound on the whole run")
 	flag.Parse()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	r := &report{started: time.Now(), command: "make bench (go run ./bench " + strings.Join(os.Args[1:], " ") + ")"}
-	if err := run(ctx, r, *binary, *pods, *listPods, *watchers); err != nil {
-		fmt.Fprintln(os.Stderr, "bench:", err)
-		os.Exit(1)
+	if *apiBench {
+		if err := run(ctx, r, *binary, *pods, *listPods, *watchers); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 	}
 	if *nodes > 0 {
 		if err := runCluster(ctx, r, *binary, *nodes, *schedPods, *deployReplicas, *deathRounds); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if *largeNodes > 0 {
+		if err := runLarge(ctx, r, *binary, *largeNodes, *largePods); err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
@@ -118,18 +130,28 @@ func runCluster(ctx context.Context, r *report, binary string, nodes, schedPods,
 		fmt.Sprintf("%d pods on %d nodes in %s = %.0f pods/s (lifting the taints took %s)", sr.pods, sr.nodes,
 			sr.binding.Round(time.Millisecond), float64(sr.pods)/sr.binding.Seconds(), sr.untaint.Round(time.Millisecond)))
 	per := replicas / 10
-	took, err := deploymentsToRunning(ctx, srv, 10, per)
+	dr, err := deploymentsToRunning(ctx, srv, 10, per)
 	if err != nil {
 		return err
 	}
 	r.cluster(fmt.Sprintf("10 Deployments totalling %d replicas, from create to all Running on %d nodes", 10*per, nodes),
-		fmt.Sprintf("%s (%.0f pods/s)", took.Round(time.Millisecond), float64(10*per)/took.Seconds()))
+		fmt.Sprintf("%s (%.0f pods/s)", dr.took.Round(time.Millisecond), float64(10*per)/dr.took.Seconds()))
+	p50, p99 := percentiles(dr.probe)
+	r.cluster("meanwhile: a side client's ConfigMap updates, one per 100 ms",
+		fmt.Sprintf("%d writes, p50 %s, p99 %s, %d failed", len(dr.probe), ms(p50), ms(p99), dr.probeErrs))
+	bound := ""
+	if !dr.serverP99Exact {
+		bound = " or more (past the largest bucket)"
+	}
+	r.cluster("meanwhile: p99 of every mutating request (POST/PUT/PATCH/DELETE) from the server's apiserver_request_duration_seconds",
+		fmt.Sprintf("%s%s over %d requests", ms(dr.serverP99), bound, dr.serverRequests))
 	deaths, err := nodeDeath(ctx, srv, rounds)
 	if err != nil {
 		return err
 	}
+	d50, d99 := percentiles(deaths)
 	r.cluster(fmt.Sprintf("node death to all its pods Running elsewhere (30 replicas on 3 nodes, %d rounds)", len(deaths)),
-		fmt.Sprintf("p50 %s, max %s", deaths[len(deaths)/2].Round(100*time.Millisecond), deaths[len(deaths)-1].Round(100*time.Millisecond)))
+		fmt.Sprintf("p50 %s, p99 %s", d50.Round(100*time.Millisecond), d99.Round(100*time.Millisecond)))
 	if rss, err := srv.rss(); err == nil {
 		r.cluster(fmt.Sprintf("server RSS with %d nodes and %d pods", nodes+3*rounds, schedPods+10*per+30*rounds), fmt.Sprintf("%.0f MB", rss))
 	}

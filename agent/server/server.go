@@ -84,7 +84,6 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		Handler:           s.Handler(),
 		TLSConfig:         cfg,
 		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          nil,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	go func() {

@@ -98,7 +98,7 @@ var (
 
 func validateStatefulSet(ss *appsv1.StatefulSet) field.ErrorList {
 	spec := &ss.Spec
-	errs := validateWorkload("statefulset", spec.Selector, &spec.Template, spec.Replicas, spec.MinReadySeconds)
+	errs := validateWorkload("statefulset", spec.Selector, templateWithClaims(spec), spec.Replicas, spec.MinReadySeconds)
 	errs = append(errs, validateRequiredEnum(spec.PodManagementPolicy, specPath.Child("podManagementPolicy"), podManagementPolicies...)...)
 	up := specPath.Child("updateStrategy")
 	errs = append(errs, validateRequiredEnum(spec.UpdateStrategy.Type, up.Child("type"), statefulSetStrategies...)...)
@@ -131,6 +131,30 @@ func validateStatefulSet(ss *appsv1.StatefulSet) field.ErrorList {
 		errs = append(errs, validatePVCSpec(&t.Spec, tp.Child("spec"))...)
 	}
 	return errs
+}
+
+// templateWithClaims returns the pod template as the controller will make
+// its pods: each claim template is a volume (replacing a template volume of
+// its name), so container mounts may name a claim template. Claim names
+// that cannot be volume names are left out; mounts of them stay NotFound.
+func templateWithClaims(spec *appsv1.StatefulSetSpec) *corev1.PodTemplateSpec {
+	if len(spec.VolumeClaimTemplates) == 0 {
+		return &spec.Template
+	}
+	t := spec.Template.DeepCopy()
+	have := map[string]bool{}
+	for _, v := range t.Spec.Volumes {
+		have[v.Name] = true
+	}
+	for _, ct := range spec.VolumeClaimTemplates {
+		if have[ct.Name] || len(validation.IsDNS1123Label(ct.Name)) > 0 {
+			continue
+		}
+		have[ct.Name] = true
+		t.Spec.Volumes = append(t.Spec.Volumes, corev1.Volume{Name: ct.Name, VolumeSource: corev1.VolumeSource{
+			PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: ct.Name}}})
+	}
+	return t
 }
 
 // validateStatefulSetUpdate allows changes only to the fields upstream

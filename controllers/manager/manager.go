@@ -24,6 +24,7 @@ import (
 	"corral/controllers/cronjob"
 	"corral/controllers/daemonset"
 	"corral/controllers/deployment"
+	"corral/controllers/disruption"
 	"corral/controllers/garbagecollector"
 	"corral/controllers/job"
 	"corral/controllers/namespace"
@@ -119,6 +120,12 @@ var starters = []starter{
 			clk = c.Options.CronJobClock
 		}
 		ctrl := cronjob.NewController(c.Kube, c.Informers.Batch().V1().CronJobs(), c.Informers.Batch().V1().Jobs(), clk)
+		go ctrl.Run(ctx, 2)
+		return nil
+	}},
+	{"disruption", func(ctx context.Context, c Clients) error {
+		ctrl := disruption.NewController(c.Kube, c.Informers.Policy().V1().PodDisruptionBudgets(), c.Informers.Core().V1().Pods(),
+			c.Informers.Apps().V1().ReplicaSets(), c.Informers.Apps().V1().Deployments(), c.Informers.Apps().V1().StatefulSets(), c.Clock)
 		go ctrl.Run(ctx, 2)
 		return nil
 	}},

@@ -56,6 +56,19 @@ func ownNodes(t *testing.T, c kubernetes.Interface, prefix string, count int) []
 	return names
 }
 
+// freshNamespace creates a namespace with a generated name (so -count=N
+// works on the shared server) and deletes it at the end of the test.
+func freshNamespace(t *testing.T, prefix string) string {
+	t.Helper()
+	c := clientset(t)
+	ns, err := c.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("create namespace %s*: %v", prefix, err)
+	}
+	t.Cleanup(func() { _ = c.CoreV1().Namespaces().Delete(context.Background(), ns.Name, metav1.DeleteOptions{}) })
+	return ns.Name
+}
+
 // onNodes pins a pod template to the named nodes: other tests' nodes may
 // be dying while this one runs.
 func onNodes(spec *corev1.PodSpec, names []string) {
@@ -142,7 +155,7 @@ func TestDeploymentScaleUpAndDown(t *testing.T) {
 	ctx := context.Background()
 	c := clientset(t)
 	nodes := ownNodes(t, c, "scale", 3)
-	ns := newNamespace(t, "rollout-scale")
+	ns := freshNamespace(t, "rollout-scale-")
 	dumpOnFailure(t, c, ns)
 
 	d := newDeployment("web", 0, "busybox:1.36")
@@ -301,7 +314,7 @@ func TestRollingUpdateKeepsAvailability(t *testing.T) {
 	ctx := context.Background()
 	c := clientset(t)
 	nodes := ownNodes(t, c, "roll", 3)
-	ns := newNamespace(t, "rollout-rolling")
+	ns := freshNamespace(t, "rollout-rolling-")
 	dumpOnFailure(t, c, ns)
 
 	const replicas, surge, unavailable = 10, 1, 1
@@ -455,8 +468,6 @@ func TestRollingUpdateKeepsAvailability(t *testing.T) {
 	}
 }
 
-
-
 func retryUpdateDeployment(ctx context.Context, c kubernetes.Interface, ns, name string, mutate func(*appsv1.Deployment)) error {
 	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
 		d, err := c.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
@@ -479,7 +490,7 @@ func TestKubectlRollout(t *testing.T) {
 	}
 	c := clientset(t)
 	ownNodes(t, c, "kroll", 2)
-	k := newKctl(t, bin, t.TempDir(), "rollout")
+	k := newKctl(t, bin, t.TempDir(), fmt.Sprintf("rollout-%d", time.Now().UnixNano()%1000000))
 	dumpOnFailure(t, c, k.ns)
 	ctx := context.Background()
 

@@ -115,12 +115,9 @@ func TestStatefulSetOrderedLifecycle(t *testing.T) {
 		ServiceName: "db",
 		Selector:    &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
 		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "db"}},
-			// The "data" volume is replaced by the claim. (corral's
-			// validation, unlike upstream's, rejects a mount that only a
-			// claim template provides, so the template declares it.)
+			// The "data" mount is served by the claim template alone.
 			Spec: corev1.PodSpec{NodeSelector: lbl, Containers: []corev1.Container{{Name: "c", Image: "busybox:1.36",
-				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}}},
-				Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}}},
+				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}}}}},
 		VolumeClaimTemplates: []corev1.PersistentVolumeClaim{{ObjectMeta: metav1.ObjectMeta{Name: "data"},
 			Spec: corev1.PersistentVolumeClaimSpec{AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}}}},
@@ -261,9 +258,6 @@ spec:
       - name: c
         image: busybox:1.36
         volumeMounts: [{name: www, mountPath: /www}]
-      volumes:
-      - name: www
-        emptyDir: {}
   volumeClaimTemplates:
   - metadata: {name: www}
     spec:

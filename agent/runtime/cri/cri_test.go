@@ -335,19 +335,16 @@ func TestPLEGReportsChanges(t *testing.T) {
 	if err := r.StartContainer(ctx, pod, c, 0, runtime.ContainerConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	// The first relist is the baseline: nothing to report.
+	// New took the baseline before the pod existed: its creation is a
+	// change. Drain those, then see a quiet relist report nothing.
 	calls := func() int { f.mu.Lock(); defer f.mu.Unlock(); return f.listCalls }
-	before := calls()
-	waitFor(t, "the baseline relist", func() bool {
-		if !fc.HasWaiters() {
-			return false
-		}
-		fc.Step(time.Second)
-		time.Sleep(10 * time.Millisecond)
-		return calls() > before
-	})
-	// The relist may still be running; let one more tick pass so the
-	// baseline is recorded before the change.
+	if got := waitChange(t, fc, changes); got != pod.UID {
+		t.Fatalf("creation reported for %q", got)
+	}
+	waitRelist(t, fc, calls)
+	for len(changes) > 0 {
+		<-changes
+	}
 	waitRelist(t, fc, calls)
 	select {
 	case uid := <-changes:

@@ -37,11 +37,6 @@ func (r *Runtime) NodeInfo(ctx context.Context) (runtime.NodeInfo, error) {
 	if err != nil {
 		return runtime.NodeInfo{}, fmt.Errorf("container runtime status check failed: %w", err)
 	}
-	for _, c := range st.GetStatus().GetConditions() {
-		if (c.Type == runtimeapi.RuntimeReady || c.Type == runtimeapi.NetworkReady) && !c.Status {
-			return runtime.NodeInfo{}, fmt.Errorf("container runtime not ready: %s=false reason:%s message:%s", c.Type, c.Reason, c.Message)
-		}
-	}
 	info := runtime.NodeInfo{
 		OS: goruntime.GOOS, Arch: goruntime.GOARCH,
 		RuntimeVersion:  v.RuntimeName + "://" + v.RuntimeVersion,
@@ -68,6 +63,12 @@ func (r *Runtime) NodeInfo(ctx context.Context) (runtime.NodeInfo, error) {
 		return runtime.NodeInfo{}, fmt.Errorf("statfs %s: %w", r.opts.DataDir, err)
 	}
 	info.Capacity[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(int64(fs.Blocks)*fs.Bsize, resource.BinarySI)
+	// Not ready still reports the machine, so the node shows its capacity.
+	for _, c := range st.GetStatus().GetConditions() {
+		if (c.Type == runtimeapi.RuntimeReady || c.Type == runtimeapi.NetworkReady) && !c.Status {
+			return info, fmt.Errorf("container runtime not ready: %s=false reason:%s message:%s", c.Type, c.Reason, c.Message)
+		}
+	}
 	return info, nil
 }
 

@@ -16,14 +16,14 @@ type plegEntry struct {
 
 // pleg relists sandboxes and containers every RelistPeriod and calls the
 // change handler with each pod whose sandboxes or containers appeared,
-// vanished or changed state. containerd 1.6 has no container events.
-func (r *Runtime) pleg(ctx context.Context) {
+// vanished or changed state since the last relist (the first compares
+// with last). containerd 1.6 has no container events.
+func (r *Runtime) pleg(ctx context.Context, last map[string]plegEntry) {
 	defer close(r.done)
 	defer r.conn.Close()
 	logger := klog.FromContext(ctx).WithName("pleg")
 	t := r.opts.Clock.NewTicker(r.opts.RelistPeriod)
 	defer t.Stop()
-	var last map[string]plegEntry
 	failing := false
 	for {
 		select {
@@ -43,9 +43,7 @@ func (r *Runtime) pleg(ctx context.Context) {
 			logger.Info("relisting the runtime works again")
 			failing = false
 		}
-		if last != nil {
-			r.notify(changed(last, cur))
-		}
+		r.notify(changed(last, cur))
 		last = cur
 		r.pruneExited(cur)
 	}

@@ -151,7 +151,14 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if mem, err := memTotal(); err == nil {
 		r.memory = mem
 	}
-	go r.pleg(ctx)
+	// The PLEG's baseline is taken now, so every change after New is
+	// reported, even one before the first period ends.
+	baseline, err := r.relist(ctx)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("cri: listing the runtime's pods: %w", err)
+	}
+	go r.pleg(ctx, baseline)
 	return r, nil
 }
 

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/metadata"
+)
+
+// scaled is a wait bound that grows with the work: base, or per item
+// when that is longer. The full-size runs are long on 2 cores.
+func scaled(base time.Duration, items int, per time.Duration) time.Duration {
+	return max(base, time.Duration(items)*per)
+}
+
+// runLarge measures the big cluster on a fresh server: scheduling
+// throughput of pods pending pods on nodes simulated nodes, then, with
+// every pod Running, the server's RSS.
+func runLarge(ctx context.Context, r *report, binary string, nodes, pods int) error {
+	srv, err := startServer(ctx, binary)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	sr, stopNodes, err := scheduleThroughput(ctx, srv, nodes, pods)
+	if stopNodes != nil {
+		defer stopNodes()
+	}
+	if err != nil {
+		return fmt.Errorf("%d nodes: %w", nodes, err)
+	}
+	r.cluster(fmt.Sprintf("scheduling at %d nodes: pending pods bound after the hold taint is lifted", nodes),
+		fmt.Sprintf("%d pods in %s = %.0f pods/s (lifting the taints took %s)", sr.pods,
+			sr.binding.Round(time.Millisecond), float64(sr.pods)/sr.binding.Seconds(), sr.untaint.Round(time.Millisecond)))
+	took, err := waitRunning(ctx, srv, "bench-sched", pods, scaled(10*time.Minute, pods, 40*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("%d pods running on %d nodes: %w", pods, nodes, err)
+	}
+	rss, err := srv.rss()
+	if err != nil {
+		return err
+	}
+	r.cluster(fmt.Sprintf("server RSS with %d nodes and %d pods Running", nodes, pods),
+		fmt.Sprintf("%.0f MB (all Running %s after binding)", rss, took.Round(time.Second)))
+	return nil
+}
+
+// waitRunning waits until want pods of ns report Running.
+func waitRunning(ctx context.Context, srv *benchServer, ns string, want int, limit time.Duration) (time.Duration, error) {
+	start := time.Now()
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, limit, true, func(ctx context.Context) (bool, error) {
+		running, err := countPods(ctx, srv, ns, "status.phase=Running")
+		return err == nil && running >= want, nil
+	})
+	return time.Since(start), err
+}
+
+var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
+
+// countPods counts the pods of ns matching a field selector, not being
+// deleted. It asks for metadata only, from the watch cache, so polling
+// tens of thousands of pods does not take the CPU the measured control
+// plane needs.
+func countPods(ctx context.Context, srv *benchServer, ns, fieldSelector string) (int, error) {
+	md, err := metadata.NewForConfig(srv.config)
+	if err != nil {
+		return 0, err
+	}
+	list, err := md.Resource(podsResource).Namespace(ns).List(ctx, metav1.ListOptions{FieldSelector: fieldSelector, ResourceVersion: "0"})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range list.Items {
+		if p.DeletionTimestamp == nil {
+			n++
+		}
+	}
+	return n, nil
+}
