@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +39,67 @@ type PodProber interface {
 	// Kill tells whether a failed liveness or startup probe asks for the
 	// container attempt to be killed, why, and with which grace period.
 	Kill(uid types.UID, container, containerID string) (message string, grace time.Duration, kill bool)
+	// RunHook runs a postStart or preStop handler of a container.
+	RunHook(pod *corev1.Pod, c *corev1.Container, containerID string, h *corev1.LifecycleHandler, timeout time.Duration) error
+}
+
+// runPostStart runs the postStart hooks of containers just started; a
+// failed hook kills its container, as kubelet does.
+func (a *Agent) runPostStart(ctx context.Context, n *node, pod *corev1.Pod, rs *runtime.PodStatus, started []containerStart) error {
+	for _, s := range started {
+		if s.c.Lifecycle == nil || s.c.Lifecycle.PostStart == nil {
+			continue
+		}
+		latest, _ := rs.Latest(s.c.Name)
+		if latest == nil || latest.State != runtime.ContainerRunning {
+			continue
+		}
+		if err := n.cfg.Prober.RunHook(pod, s.c, latest.ID, s.c.Lifecycle.PostStart, hookTimeout(pod)); err != nil {
+			a.event(pod, corev1.EventTypeWarning, "FailedPostStartHook", "PostStartHook failed: %v", err)
+			if err := n.rt.StopContainer(ctx, latest.ID, hookTimeout(pod)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// runPreStop runs the preStop hooks of a terminating pod's running
+// containers in parallel, within the grace period, and returns what is
+// left of it for SIGTERM.
+func (a *Agent) runPreStop(n *node, pod *corev1.Pod, rs *runtime.PodStatus, grace time.Duration) time.Duration {
+	if n.cfg.Prober == nil || rs == nil {
+		return grace
+	}
+	start := a.clock.Now()
+	var wg sync.WaitGroup
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		latest, _ := rs.Latest(c.Name)
+		if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || latest == nil || latest.State != runtime.ContainerRunning {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.cfg.Prober.RunHook(pod, c, latest.ID, c.Lifecycle.PreStop, grace); err != nil {
+				a.event(pod, corev1.EventTypeWarning, "FailedPreStopHook", "PreStopHook failed: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	left := grace - a.clock.Since(start)
+	if left < 2*time.Second && grace > 0 {
+		left = 2 * time.Second // kubelet's minimum after a preStop hook
+	}
+	return left
+}
+
+func hookTimeout(pod *corev1.Pod) time.Duration {
+	if g := pod.Spec.TerminationGracePeriodSeconds; g != nil && *g > 0 {
+		return time.Duration(*g) * time.Second
+	}
+	return 30 * time.Second
 }
 
 // killUnhealthy stops running containers whose liveness or startup probe

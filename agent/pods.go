@@ -104,6 +104,11 @@ func (a *Agent) syncPod(ctx context.Context, key podKey) error {
 		if rs, err = n.rt.PodStatus(ctx, key.UID); err != nil || rs == nil {
 			return fmt.Errorf("pod %s/%s vanished from the runtime: %v", pod.Namespace, pod.Name, err)
 		}
+		if n.cfg.Prober != nil {
+			if err := a.runPostStart(ctx, n, pod, rs, pl.starts); err != nil {
+				return err
+			}
+		}
 	}
 	if n.cfg.Prober != nil {
 		n.cfg.Prober.Update(pod, rs)
@@ -152,6 +157,7 @@ func (a *Agent) terminate(ctx context.Context, n *node, pod *corev1.Pod, rs *run
 	}
 	if rs != nil {
 		grace := time.Duration(ptr.Deref(pod.DeletionGracePeriodSeconds, 30)) * time.Second
+		grace = a.runPreStop(n, pod, rs, grace)
 		if err := n.rt.StopPod(ctx, pod.UID, grace); err != nil {
 			return err
 		}

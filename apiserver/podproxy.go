@@ -17,24 +17,24 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
+	upgradeproxy "k8s.io/apimachinery/pkg/util/proxy"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic/registry"
 	genericrest "k8s.io/apiserver/pkg/registry/generic/rest"
 	"k8s.io/apiserver/pkg/registry/rest"
-
-	"corral/agent/server/streamproxy"
+	translator "k8s.io/apiserver/pkg/util/proxy"
 )
 
 // This file serves pods/log, pods/exec, pods/attach and pods/portforward
 // by calling the node agent's API (agent/server) on the pod's node, as
 // kube-apiserver calls kubelet.
 //
-// Upstream translates kubectl's WebSocket streams (v5.channel.k8s.io, and
-// SPDY tunnelled in WebSocket for port-forward) to SPDY towards kubelet.
-// That translation needs the SPDY library (github.com/moby/spdystream),
-// which corral's modules do not include, so such requests are refused with
-// 400 and clients fall back to SPDY (kubectl does so on a failed upgrade);
-// SPDY and other WebSocket requests are proxied to the agent unchanged.
+// SPDY upgrades are proxied to the agent unchanged. kubectl's WebSocket
+// streams are translated to SPDY towards the agent, as kube-apiserver does
+// with its TranslateStreamCloseWebsocketRequests and PortForwardWebsockets
+// features (on by default): WebSocket v5.channel.k8s.io exec and attach
+// sessions are run as SPDY sessions by the API server, and port-forward's
+// SPDY-in-WebSocket tunnel is unwrapped into a SPDY connection.
 
 // agentDialer reaches node agents with the API server's client certificate.
 type agentDialer struct {
@@ -258,17 +258,22 @@ func (r *streamREST) New() runtime.Object      { return &corev1.Pod{} }
 func (r *streamREST) Destroy()                 {}
 func (r *streamREST) ConnectMethods() []string { return []string{"GET", "POST"} }
 
-// handler proxies to loc, refusing the WebSocket flavours that need
-// translation to SPDY (see the top of this file).
-func (r *streamREST) handler(loc *url.URL, needsTranslation func(*http.Request) bool, responder rest.Responder) http.Handler {
-	proxy := &streamproxy.Handler{Target: loc, TLSConfig: r.agents.tlsConfig}
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		if needsTranslation(req) {
-			responder.Error(apierrors.NewBadRequest("corral cannot translate WebSocket streams to SPDY yet: use SPDY"))
-			return
-		}
-		proxy.ServeHTTP(w, req)
-	})
+// upgradeHandler proxies an upgrade request to loc on the agent and
+// refuses requests that do not ask for one.
+func (r *streamREST) upgradeHandler(loc *url.URL, responder rest.Responder) http.Handler {
+	h := upgradeproxy.NewUpgradeAwareHandler(loc, r.agents.transport, false, true, upgradeproxy.NewErrorResponder(responder))
+	h.UseLocationHost = true
+	h.RejectForwardingRedirects = true
+	return h
+}
+
+// remoteCommandHandler serves exec and attach: SPDY is proxied, WebSocket
+// v5 is translated to SPDY towards the agent.
+func (r *streamREST) remoteCommandHandler(loc *url.URL, stdin, stdout, stderr, tty bool, responder rest.Responder) http.Handler {
+	streams := translator.Options{Stdin: stdin, Stdout: stdout, Stderr: stderr, Tty: tty}
+	return translator.NewTranslatingHandler(r.upgradeHandler(loc, responder),
+		translator.NewStreamTranslatorHandler(loc, r.agents.transport, 0, streams),
+		wsstream.IsWebSocketRequestWithStreamCloseProtocol)
 }
 
 func streamQuery(stdin, stdout, stderr, tty bool) url.Values {
@@ -331,7 +336,7 @@ func (r *ExecREST) Connect(ctx context.Context, name string, opts runtime.Object
 	if err != nil {
 		return nil, err
 	}
-	return r.handler(loc, wsstream.IsWebSocketRequestWithStreamCloseProtocol, responder), nil
+	return r.remoteCommandHandler(loc, o.Stdin, o.Stdout, o.Stderr, o.TTY, responder), nil
 }
 
 // AttachREST serves pods/attach.
@@ -358,7 +363,7 @@ func (r *AttachREST) Connect(ctx context.Context, name string, opts runtime.Obje
 	if err != nil {
 		return nil, err
 	}
-	return r.handler(loc, wsstream.IsWebSocketRequestWithStreamCloseProtocol, responder), nil
+	return r.remoteCommandHandler(loc, o.Stdin, o.Stdout, o.Stderr, o.TTY, responder), nil
 }
 
 // PortForwardREST serves pods/portforward.
@@ -389,7 +394,11 @@ func (r *PortForwardREST) Connect(ctx context.Context, name string, opts runtime
 	if err != nil {
 		return nil, err
 	}
-	return r.handler(loc, wsstream.IsWebSocketRequestWithTunnelingProtocol, responder), nil
+	// The tunnel carries SPDY frames in WebSocket messages: unwrapped,
+	// they go through the same proxy as a SPDY upgrade.
+	proxy := r.upgradeHandler(loc, responder)
+	return translator.NewTranslatingHandler(proxy, translator.NewTunnelingHandler(proxy),
+		wsstream.IsWebSocketRequestWithTunnelingProtocol), nil
 }
 
 // podParameterCodec decodes the query options of the pod subresources

@@ -29,18 +29,15 @@ func main() {
 	deathRounds := flag.Int("death-rounds", 5, "node deaths measured (p50/p99 over them)")
 	largeNodes := flag.Int("large-nodes", 0, "simulated nodes for the large cluster (scheduling, RSS); 0 skips it, 5000 for the full figure")
 	largePods := flag.Int("large-pods", 30000, "pending pods scheduled, then Running, in the large cluster")
-	apiBench := flag.Bool("api", true, "run the API server benchmarks (pod creates, lists, watch fan-out)")
 	timeout := flag.Duration("timeout", 25*time.Minute, "bound on the whole run")
 	flag.Parse()
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	r := &report{started: time.Now(), command: "make bench (go run ./bench " + strings.Join(os.Args[1:], " ") + ")"}
-	if *apiBench {
-		if err := run(ctx, r, *binary, *pods, *listPods, *watchers); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
+	if err := run(ctx, r, *binary, *pods, *listPods, *watchers); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
 	}
 	if *nodes > 0 {
 		if err := runCluster(ctx, r, *binary, *nodes, *schedPods, *deployReplicas, *deathRounds); err != nil {

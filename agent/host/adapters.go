@@ -105,3 +105,7 @@ func (a proberAdapter) Kill(uid types.UID, name, id string) (string, time.Durati
 	f, failed := a.m.LivenessFailure(uid, name, id)
 	return f.Message, f.Grace, failed
 }
+
+func (a proberAdapter) RunHook(pod *corev1.Pod, c *corev1.Container, id string, h *corev1.LifecycleHandler, timeout time.Duration) error {
+	return a.m.RunHook(pod, c, id, h, timeout)
+}

@@ -295,7 +295,7 @@ func TestStreams(t *testing.T) {
 	}
 	// Without an upgrade the stream endpoints refuse.
 	code, body := f.get(t, "/exec/ns1/web/app?command=ls&output=1")
-	if code != 400 || !strings.Contains(body, "upgrade") {
+	if code != 400 || !strings.Contains(body, "Upgrade request required") {
 		t.Errorf("plain GET of exec: %d %q", code, body)
 	}
 }

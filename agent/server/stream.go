@@ -1,13 +1,16 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	upgradeproxy "k8s.io/apimachinery/pkg/util/proxy"
+
 	"corral/agent/runtime"
-	"corral/agent/server/streamproxy"
 )
 
 // streamFlags are the stream choices of exec and attach, "1" or "true"
@@ -101,7 +104,9 @@ func (s *Server) servePortForward(w http.ResponseWriter, r *http.Request) {
 	s.proxy(w, r, u, err)
 }
 
-// proxy hands the client's upgrade on to the runtime's streaming URL.
+// proxy hands the client's upgrade on to the runtime's streaming URL
+// (containerd serves it over plain HTTP on loopback). The runtime's own
+// refusals reach the client as they are.
 func (s *Server) proxy(w http.ResponseWriter, r *http.Request, streamURL string, err error) {
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -112,5 +117,20 @@ func (s *Server) proxy(w http.ResponseWriter, r *http.Request, streamURL string,
 		http.Error(w, fmt.Sprintf("runtime returned a bad streaming URL %q", streamURL), http.StatusInternalServerError)
 		return
 	}
-	(&streamproxy.Handler{Target: target}).ServeHTTP(w, r)
+	h := upgradeproxy.NewUpgradeAwareHandler(target, nil, false, true, errorResponder{})
+	h.UseLocationHost = true
+	h.ServeHTTP(w, r)
+}
+
+// errorResponder answers with the error's API status code, or 502 for
+// failures to reach the runtime.
+type errorResponder struct{}
+
+func (errorResponder) Error(w http.ResponseWriter, _ *http.Request, err error) {
+	code := http.StatusBadGateway
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		code = int(status.Status().Code)
+	}
+	http.Error(w, err.Error(), code)
 }

@@ -7,6 +7,9 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 func writeFile(t *testing.T, path, content string) {
@@ -34,4 +37,17 @@ func httpGet(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+func ptrHostPathType(t corev1.HostPathType) *corev1.HostPathType { return &t }
+
+// readFileEventually reads path once it exists.
+func readFileEventually(path string, timeout time.Duration) (string, error) {
+	var b []byte
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, func(context.Context) (bool, error) {
+		var err error
+		b, err = os.ReadFile(path)
+		return err == nil, nil
+	})
+	return string(b), err
 }

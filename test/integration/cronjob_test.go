@@ -45,7 +45,7 @@ func newCronEnv(t *testing.T) *cronEnv {
 	}
 	t.Cleanup(srv.Cleanup)
 	c := kubernetes.NewForConfigOrDie(srv.Config)
-	joinNodes(t, srv, "cron", 2)
+	joinCronNodes(t, srv, "cron", 2)
 	e := &cronEnv{t: t, clk: clk, c: c, ns: "cron"}
 	if _, err := c.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -94,13 +94,13 @@ func (e *cronEnv) dumpOnFailure() {
 	}
 	if nodes, err := e.c.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
 		for _, n := range nodes.Items {
-			e.t.Logf("node %s ready %v taints %v", n.Name, nodeReady(&n), n.Spec.Taints)
+			e.t.Logf("node %s ready %v taints %v", n.Name, rolloutNodeReady(&n), n.Spec.Taints)
 		}
 	}
 }
 
-// joinNodes runs count simulated nodes against srv until the test ends.
-func joinNodes(t *testing.T, srv *testserver.Server, name string, count int) {
+// joinCronNodes runs count simulated nodes against srv until the test ends.
+func joinCronNodes(t *testing.T, srv *testserver.Server, name string, count int) {
 	t.Helper()
 	token, err := readFile(filepath.Join(srv.DataDir, "token"))
 	if err != nil {

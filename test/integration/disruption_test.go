@@ -95,8 +95,12 @@ func TestPodDisruptionBudget(t *testing.T) {
 	// ones the budget refuses until replacements elsewhere are Ready.
 	node := busiestNode(t, c, ns)
 	other := map[string]string{"pdb-0": "pdb-1", "pdb-1": "pdb-0"}[node]
-	k.global("drain", node, "--pod-selector=corral.test/pdb=web", "--ignore-daemonsets", "--delete-emptydir-data",
-		"--timeout=55s").must().has("drained")
+	drain := k.global("drain", node, "--pod-selector=corral.test/pdb=web", "--ignore-daemonsets", "--delete-emptydir-data",
+		"--timeout=55s").must().has("evicted", "drained")
+	// The busiest node holds at least 2 of the 3 pods: the budget refused
+	// one of them at first.
+	drain.errHas("would violate the pod's disruption budget")
+	t.Logf("kubectl drain %s:\n%s%s", node, drain.stdout, drain.stderr)
 	n, err := c.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 	if err != nil || !n.Spec.Unschedulable {
 		t.Errorf("node %s after drain: unschedulable=%v (%v)", node, n != nil && n.Spec.Unschedulable, err)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
@@ -235,7 +236,10 @@ func rawUpgrade(t *testing.T, path string, headers map[string]string) (*bufio.Re
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	req := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nContent-Length: 0\r\n", path, u.Host)
+	req := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 0\r\n", path, u.Host)
+	if headers != nil {
+		req += "Connection: Upgrade\r\n"
+	}
 	for k, v := range headers {
 		req += k + ": " + v + "\r\n"
 	}
@@ -282,32 +286,81 @@ func TestPodStreamsThroughAgent(t *testing.T) {
 	}
 
 	refusals := []struct {
-		path    string
-		headers map[string]string
-		code    int
-		want    string
+		path string
+		code int
+		want string
 	}{
-		{base + "web/exec?command=ls&stdout=true&container=nope", spdy, 400, "container nope is not valid for pod web"},
-		{base + "web/exec?stdout=true", spdy, 400, "at least one command"},
-		{base + "pending/exec?command=ls&stdout=true", spdy, 400, "does not have a host assigned"},
-		// kubectl's WebSocket flavours need translation corral lacks: a
-		// 400 makes kubectl fall back to SPDY.
-		{base + "web/exec?command=ls&stdout=true", map[string]string{"Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-			"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "v5.channel.k8s.io"}, 400, "WebSocket"},
-		{base + "web/portforward", map[string]string{"Upgrade": "websocket", "Sec-WebSocket-Version": "13",
-			"Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Protocol": "SPDY/3.1+portforward.k8s.io"}, 400, "WebSocket"},
+		{base + "web/exec?command=ls&stdout=true&container=nope", 400, "container nope is not valid for pod web"},
+		{base + "web/exec?stdout=true", 400, "at least one command"},
+		{base + "pending/exec?command=ls&stdout=true", 400, "does not have a host assigned"},
 	}
 	for _, c := range refusals {
-		_, _, code, body := rawUpgrade(t, c.path, c.headers)
+		_, _, code, body := rawUpgrade(t, c.path, spdy)
 		if code != c.code || !strings.Contains(body, c.want) {
 			t.Errorf("%s: got %d %q, want %d %q", c.path, code, body, c.code, c.want)
 		}
 	}
+	// Without an upgrade the stream subresources refuse.
+	if _, _, code, body := rawUpgrade(t, base+"web/exec?command=ls&stdout=true", nil); code != 400 || !strings.Contains(body, "Upgrade request required") {
+		t.Errorf("exec without an upgrade: got %d %q", code, body)
+	}
 
-	// The real kubectl: its WebSocket attempt is refused, it falls back to
-	// SPDY and reaches the runtime through both proxies. (The stand-in
-	// runtime does not speak SPDY, so the session itself fails after that.)
+	// WebSocket v5 exec is translated: the API server accepts the
+	// WebSocket and opens a SPDY session to the agent with the same
+	// options. (The stand-in runtime does not speak SPDY, so the session
+	// goes no further; test/e2e runs real ones.)
 	before := len(agent.stream.Calls())
+	ws := dialWebSocket(t, base+"web/exec?command=echo&command=ws&stdin=true&stdout=true&stderr=true", "v5.channel.k8s.io")
+	if ws.Subprotocol() != "v5.channel.k8s.io" {
+		t.Errorf("exec WebSocket protocol %q", ws.Subprotocol())
+	}
+	if !kubectlPoll(45*time.Second, func() bool { return len(agent.stream.Calls()) > before }) {
+		t.Fatalf("translated exec never reached the runtime")
+	}
+	if got := agent.stream.Calls()[before]; got != "exec fake://c1 [echo ws] stdin=true stdout=true stderr=true tty=false" {
+		t.Errorf("translated exec reached the runtime as %q", got)
+	}
+	ws.Close()
+
+	// The port-forward tunnel (SPDY frames in WebSocket messages) is
+	// unwrapped towards the agent: the runtime's bytes arrive as binary
+	// messages and the client's messages reach the runtime as bytes.
+	ws = dialWebSocket(t, base+"web/portforward?ports=8080", "SPDY/3.1+portforward.k8s.io")
+	if ws.Subprotocol() != "SPDY/3.1+portforward.k8s.io" {
+		t.Errorf("port-forward tunnel protocol %q", ws.Subprotocol())
+	}
+	ws.SetReadDeadline(time.Now().Add(60 * time.Second))
+	want := fmt.Sprintf("portforward %s [8080]\n", podUID(t, k.ns, "web"))
+	var got string
+	for len(got) < len(want) {
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("tunnel after %q: %v", got, err)
+		}
+		got += string(msg)
+	}
+	if got != want {
+		t.Errorf("tunnel greeting %q, want %q", got, want)
+	}
+	if err := ws.WriteMessage(websocket.BinaryMessage, []byte("ping\n")); err != nil {
+		t.Fatal(err)
+	}
+	got = ""
+	for len(got) < 5 {
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("tunnel echo after %q: %v", got, err)
+		}
+		got += string(msg)
+	}
+	if got != "ping\n" {
+		t.Errorf("tunnel echo %q", got)
+	}
+	ws.Close()
+
+	// The real kubectl speaks WebSocket first: its exec is translated and
+	// reaches the runtime through the agent as SPDY.
+	before = len(agent.stream.Calls())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, k.bin.path, "exec", "-n", k.ns, "web", "--", "echo", "from-kubectl")
@@ -325,8 +378,8 @@ func TestPodStreamsThroughAgent(t *testing.T) {
 		t.Errorf("kubectl exec reached the runtime as %q", got)
 	}
 
-	// kubectl port-forward: its WebSocket tunnel is refused, the SPDY
-	// connection it opens at start reaches the runtime.
+	// kubectl port-forward: the tunnel it opens at start reaches the
+	// runtime.
 	before = len(agent.stream.Calls())
 	pf := exec.CommandContext(ctx, k.bin.path, "port-forward", "-n", k.ns, "pod/web", ":8080")
 	pf.Env = k.environ()
@@ -342,6 +395,29 @@ func TestPodStreamsThroughAgent(t *testing.T) {
 	if got, want := agent.stream.Calls()[before], fmt.Sprintf("portforward %s []", podUID(t, k.ns, "web")); got != want {
 		t.Errorf("kubectl port-forward reached the runtime as %q, want %q", got, want)
 	}
+}
+
+// dialWebSocket opens a WebSocket to the API server with the admin client
+// certificate, asking for protocol.
+func dialWebSocket(t *testing.T, path, protocol string) *websocket.Conn {
+	t.Helper()
+	cfg, err := restclient.TLSConfigFor(shared.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(shared.URL)
+	d := websocket.Dialer{TLSClientConfig: cfg, Subprotocols: []string{protocol}, HandshakeTimeout: 30 * time.Second}
+	conn, resp, err := d.Dial("wss://"+u.Host+path, nil)
+	if err != nil {
+		body := ""
+		if resp != nil {
+			b, _ := io.ReadAll(resp.Body)
+			body = string(b)
+		}
+		t.Fatalf("WebSocket %s: %v %s", path, err, body)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 func podUID(t *testing.T, ns, name string) string {

@@ -21,7 +21,7 @@ import (
 // scheduler and simulated nodes on a shared 2-core machine can be slow.
 const rolloutWait = 3 * time.Minute
 
-func waitFor(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
+func rolloutWaitFor(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
 	t.Helper()
 	if err := wait.PollUntilContextTimeout(context.Background(), 200*time.Millisecond, rolloutWait, true, cond); err != nil {
 		t.Fatalf("%s: %v", what, err)
@@ -44,10 +44,10 @@ func ownNodes(t *testing.T, c kubernetes.Interface, prefix string, count int) []
 			_ = c.CoreV1().Nodes().Delete(context.Background(), n, metav1.DeleteOptions{})
 		}
 	})
-	waitFor(t, fmt.Sprintf("nodes %v ready", names), func(ctx context.Context) (bool, error) {
+	rolloutWaitFor(t, fmt.Sprintf("nodes %v ready", names), func(ctx context.Context) (bool, error) {
 		for _, name := range names {
 			n, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-			if err != nil || !nodeReady(n) {
+			if err != nil || !rolloutNodeReady(n) {
 				return false, nil
 			}
 		}
@@ -78,9 +78,9 @@ func onNodes(spec *corev1.PodSpec, names []string) {
 		}}}}}
 }
 
-// dumpOnFailure logs the Deployments, ReplicaSets and pods of ns when the
+// dumpRolloutOnFailure logs the Deployments, ReplicaSets and pods of ns when the
 // test has failed.
-func dumpOnFailure(t *testing.T, c kubernetes.Interface, ns string) {
+func dumpRolloutOnFailure(t *testing.T, c kubernetes.Interface, ns string) {
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
@@ -99,13 +99,13 @@ func dumpOnFailure(t *testing.T, c kubernetes.Interface, ns string) {
 		if pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err == nil {
 			for _, p := range pods.Items {
 				t.Logf("pod %s node %q phase %s ready %v deleting %v image %s", p.Name, p.Spec.NodeName, p.Status.Phase,
-					podIsReady(&p), p.DeletionTimestamp != nil, p.Spec.Containers[0].Image)
+					rolloutPodReady(&p), p.DeletionTimestamp != nil, p.Spec.Containers[0].Image)
 			}
 		}
 	})
 }
 
-func nodeReady(n *corev1.Node) bool {
+func rolloutNodeReady(n *corev1.Node) bool {
 	for _, cond := range n.Status.Conditions {
 		if cond.Type == corev1.NodeReady {
 			return cond.Status == corev1.ConditionTrue
@@ -114,7 +114,7 @@ func nodeReady(n *corev1.Node) bool {
 	return false
 }
 
-func podIsReady(p *corev1.Pod) bool {
+func rolloutPodReady(p *corev1.Pod) bool {
 	for _, cond := range p.Status.Conditions {
 		if cond.Type == corev1.PodReady {
 			return cond.Status == corev1.ConditionTrue
@@ -123,7 +123,7 @@ func podIsReady(p *corev1.Pod) bool {
 	return false
 }
 
-func newDeployment(name string, replicas int32, image string) *appsv1.Deployment {
+func rolloutDeployment(name string, replicas int32, image string) *appsv1.Deployment {
 	labels := map[string]string{"app": name}
 	return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: appsv1.DeploymentSpec{
 		Replicas: &replicas,
@@ -156,15 +156,15 @@ func TestDeploymentScaleUpAndDown(t *testing.T) {
 	c := clientset(t)
 	nodes := ownNodes(t, c, "scale", 3)
 	ns := freshNamespace(t, "rollout-scale-")
-	dumpOnFailure(t, c, ns)
+	dumpRolloutOnFailure(t, c, ns)
 
-	d := newDeployment("web", 0, "busybox:1.36")
+	d := rolloutDeployment("web", 0, "busybox:1.36")
 	onNodes(&d.Spec.Template.Spec, nodes)
 	d, err := c.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "empty deployment observed", func(ctx context.Context) (bool, error) {
+	rolloutWaitFor(t, "empty deployment observed", func(ctx context.Context) (bool, error) {
 		got, err := c.AppsV1().Deployments(ns).Get(ctx, d.Name, metav1.GetOptions{})
 		return err == nil && got.Status.ObservedGeneration >= got.Generation && got.Status.Replicas == 0, nil
 	})
@@ -196,7 +196,7 @@ func TestDeploymentScaleUpAndDown(t *testing.T) {
 				continue
 			}
 			live++
-			if p.Status.Phase == corev1.PodRunning && podIsReady(p) && p.Spec.NodeName != "" {
+			if p.Status.Phase == corev1.PodRunning && rolloutPodReady(p) && p.Spec.NodeName != "" {
 				ready++
 			}
 		}
@@ -211,12 +211,12 @@ func TestDeploymentScaleUpAndDown(t *testing.T) {
 	}()
 
 	scaleTo(50)
-	waitFor(t, "50 pods running and ready", func(ctx context.Context) (bool, error) {
+	rolloutWaitFor(t, "50 pods running and ready", func(ctx context.Context) (bool, error) {
 		ready, live, all, err := counts(ctx)
 		last = fmt.Sprintf("ready %d live %d all %d", ready, live, all)
 		return err == nil && ready == 50 && live == 50, nil
 	})
-	waitFor(t, "deployment status at 50", func(ctx context.Context) (bool, error) {
+	rolloutWaitFor(t, "deployment status at 50", func(ctx context.Context) (bool, error) {
 		got, err := c.AppsV1().Deployments(ns).Get(ctx, d.Name, metav1.GetOptions{})
 		return err == nil && deploymentSettled(got, 50), nil
 	})
@@ -226,12 +226,12 @@ func TestDeploymentScaleUpAndDown(t *testing.T) {
 	}
 
 	scaleTo(5)
-	waitFor(t, "exactly 5 pods left", func(ctx context.Context) (bool, error) {
+	rolloutWaitFor(t, "exactly 5 pods left", func(ctx context.Context) (bool, error) {
 		ready, live, all, err := counts(ctx)
 		last = fmt.Sprintf("ready %d live %d all %d", ready, live, all)
 		return err == nil && ready == 5 && live == 5 && all == 5, nil
 	})
-	waitFor(t, "deployment status at 5", func(ctx context.Context) (bool, error) {
+	rolloutWaitFor(t, "deployment status at 5", func(ctx context.Context) (bool, error) {
 		got, err := c.AppsV1().Deployments(ns).Get(ctx, d.Name, metav1.GetOptions{})
 		return err == nil && deploymentSettled(got, 5), nil
 	})
@@ -293,7 +293,7 @@ func (w *rolloutWatch) observe(ev watch.EventType, p *corev1.Pod) {
 			continue
 		}
 		live++
-		if podIsReady(q) {
+		if rolloutPodReady(q) {
 			ready++
 		}
 	}
@@ -315,10 +315,10 @@ func TestRollingUpdateKeepsAvailability(t *testing.T) {
 	c := clientset(t)
 	nodes := ownNodes(t, c, "roll", 3)
 	ns := freshNamespace(t, "rollout-rolling-")
-	dumpOnFailure(t, c, ns)
+	dumpRolloutOnFailure(t, c, ns)
 
 	const replicas, surge, unavailable = 10, 1, 1
-	d := newDeployment("web", replicas, "busybox:1.36")
+	d := rolloutDeployment("web", replicas, "busybox:1.36")
 	d.Spec.MinReadySeconds = 1
 	onNodes(&d.Spec.Template.Spec, nodes)
 	s, u := intstr.FromInt32(surge), intstr.FromInt32(unavailable)
@@ -329,7 +329,7 @@ func TestRollingUpdateKeepsAvailability(t *testing.T) {
 	if _, err := c.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "first rollout complete", func(ctx context.Context) (bool, error) {
+	rolloutWaitFor(t, "first rollout complete", func(ctx context.Context) (bool, error) {
 		got, err := c.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
 		return err == nil && deploymentSettled(got, replicas), nil
 	})
@@ -404,7 +404,7 @@ func TestRollingUpdateKeepsAvailability(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "second rollout complete", func(ctx context.Context) (bool, error) {
+	rolloutWaitFor(t, "second rollout complete", func(ctx context.Context) (bool, error) {
 		got, err := c.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{})
 		if err != nil || !deploymentSettled(got, replicas) {
 			return false, nil
@@ -416,7 +416,7 @@ func TestRollingUpdateKeepsAvailability(t *testing.T) {
 		}
 		for i := range pods.Items {
 			p := &pods.Items[i]
-			if p.Spec.Containers[0].Image != "busybox:1.37" || !podIsReady(p) || oldPods[p.Name] {
+			if p.Spec.Containers[0].Image != "busybox:1.37" || !rolloutPodReady(p) || oldPods[p.Name] {
 				return false, nil
 			}
 		}
@@ -427,7 +427,7 @@ func TestRollingUpdateKeepsAvailability(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "watch caught up", func(context.Context) (bool, error) {
+	rolloutWaitFor(t, "watch caught up", func(context.Context) (bool, error) {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if len(w.pods) != len(final.Items) {
@@ -491,7 +491,7 @@ func TestKubectlRollout(t *testing.T) {
 	c := clientset(t)
 	ownNodes(t, c, "kroll", 2)
 	k := newKctl(t, bin, t.TempDir(), fmt.Sprintf("rollout-%d", time.Now().UnixNano()%1000000))
-	dumpOnFailure(t, c, k.ns)
+	dumpRolloutOnFailure(t, c, k.ns)
 	ctx := context.Background()
 
 	k.in(`apiVersion: apps/v1
@@ -547,7 +547,7 @@ spec:
 	settledOn := func(image string) map[string]string {
 		t.Helper()
 		var pods map[string]string
-		waitFor(t, "3 pods on "+image, func(context.Context) (bool, error) {
+		rolloutWaitFor(t, "3 pods on "+image, func(context.Context) (bool, error) {
 			pods = podImages()
 			if len(pods) != 3 {
 				return false, nil
@@ -571,7 +571,14 @@ spec:
 		t.Errorf("revision after one update: %q, want 2", got)
 	}
 
-	hist := k.run("rollout", "history", "deployment/web").must()
+	// The change cause is copied to the current ReplicaSet, where history
+	// reads it.
+	k.run("annotate", "deployment/web", "kubernetes.io/change-cause=image 1.37").must()
+	var hist *kres
+	rolloutWaitFor(t, "change cause in the history", func(context.Context) (bool, error) {
+		hist = k.run("rollout", "history", "deployment/web").must()
+		return strings.Contains(strings.Join(hist.row("2 "), " "), "image 1.37"), nil
+	})
 	hist.has("REVISION", "CHANGE-CAUSE")
 	if hist.row("1 ") == nil || hist.row("2 ") == nil {
 		t.Errorf("history lacks revisions 1 and 2: %s", hist)
@@ -604,7 +611,7 @@ spec:
 	// pause: a template change does not roll until resume.
 	k.run("rollout", "pause", "deployment/web").must().has("paused")
 	k.run("set", "image", "deployment/web", "c=busybox:1.38").must()
-	waitFor(t, "paused change observed", func(ctx context.Context) (bool, error) {
+	rolloutWaitFor(t, "paused change observed", func(ctx context.Context) (bool, error) {
 		d, err := c.AppsV1().Deployments(k.ns).Get(ctx, "web", metav1.GetOptions{})
 		return err == nil && d.Status.ObservedGeneration >= d.Generation, nil
 	})

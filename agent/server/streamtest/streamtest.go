@@ -3,8 +3,9 @@
 // any HTTP upgrade (SPDY or WebSocket, unparsed): after "101 Switching
 // Protocols" it writes one line naming the session ("exec c1 [echo hi]
 // stdin=true ...") and then echoes every byte it receives. That tests the
-// proxies between a client and the runtime byte for byte without speaking
-// SPDY, whose library is not among corral's modules.
+// proxies between a client and the runtime byte for byte; it does not
+// speak SPDY, so SPDY clients see their session fail after the upgrade
+// (test/e2e runs real sessions against containerd).
 package streamtest
 
 import (
