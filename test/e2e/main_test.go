@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -35,6 +36,16 @@ func TestMain(m *testing.M) {
 	if skipReason != "" {
 		fmt.Fprintln(os.Stderr, "e2e: skipping:", skipReason)
 		os.Exit(m.Run())
+	}
+	// One run at a time on a machine: the runs share the test CIDRs, the
+	// bridge name and the kernel's rules.
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "corral-e2e.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err == nil {
+		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: taking the machine lock:", err)
+		os.Exit(1)
 	}
 	dir, err := os.MkdirTemp("", "corral-e2e-bin-")
 	if err != nil {
