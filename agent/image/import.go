@@ -156,7 +156,9 @@ func (d *DirImporter) ImportDir(ctx context.Context, dir string) ([]string, erro
 	var imported []string
 	var errs []error
 	for _, e := range ents {
-		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".tar") {
+		// Hidden names are files being written (WriteImageFile's
+		// temporaries): importing them half-written would fail.
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".tar") || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		info, err := e.Info()

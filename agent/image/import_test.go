@@ -33,6 +33,7 @@ func TestDirImporterRemembersFiles(t *testing.T) {
 	write("a.tar", "a")
 	write("bad.tar", "b")
 	write("notes.txt", "ignored")
+	write(".image-123.tar", "being written")
 	d := DirImporter{Options: ImportOptions{CtrPath: ctr, Address: "/run/x.sock"}}
 	ctx := context.Background()
 
@@ -46,6 +47,9 @@ func TestDirImporterRemembersFiles(t *testing.T) {
 	b, _ := os.ReadFile(log)
 	if !strings.Contains(string(b), "--address /run/x.sock --namespace k8s.io images import --no-unpack=false "+filepath.Join(dir, "a.tar")) {
 		t.Fatalf("ctr args: %s", b)
+	}
+	if strings.Contains(string(b), ".image-123.tar") {
+		t.Fatalf("a hidden (half-written) tarball was imported: %s", b)
 	}
 	// Unchanged a.tar is skipped; the failed one is retried.
 	got, _ = d.ImportDir(ctx, dir)
