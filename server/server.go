@@ -165,7 +165,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	server := fmt.Sprintf("https://127.0.0.1:%d", port)
+	// The kubeconfig points at loopback unless the server listens on one
+	// address only.
+	kubeHost := "127.0.0.1"
+	if !bind.IsUnspecified() {
+		kubeHost = bind.String()
+	}
+	server := "https://" + net.JoinHostPort(kubeHost, fmt.Sprint(port))
 	if err := writeKubeconfig(KubeconfigPath(cfg.DataDir), server, certs); err != nil {
 		return err
 	}
