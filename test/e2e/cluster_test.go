@@ -31,9 +31,20 @@ const (
 	bridgeName  = "corrale2e0"
 )
 
+// clusterOptions tell one cluster from another on the same machine: two
+// clusters running at once need their own CIDRs and bridge.
+type clusterOptions struct {
+	nodeName, clusterCIDR, serviceCIDR, bridge string
+}
+
+// sharedOptions are the shared cluster's.
+var sharedOptions = clusterOptions{nodeName: "e2e-node", clusterCIDR: clusterCIDR, serviceCIDR: serviceCIDR, bridge: bridgeName}
+
 // cluster is a `corral server` process with its own agent and containerd.
 type cluster struct {
 	dir, kubeconfig string
+	opts            clusterOptions
+	args            []string // the server's command line, to start it again
 	cmd             *exec.Cmd
 	log             *os.File
 	client          *kubernetes.Clientset
@@ -53,7 +64,7 @@ func sharedCluster(t *testing.T) *cluster {
 	needRoot(t)
 	sharedOnce.Do(func() {
 		start := time.Now()
-		shared, sharedErr = startCluster()
+		shared, sharedErr = startCluster(sharedOptions)
 		t.Logf("cluster started in %s", time.Since(start).Round(time.Millisecond))
 	})
 	if sharedErr != nil {
@@ -71,12 +82,13 @@ func freePort() int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startCluster() (*cluster, error) {
+// startCluster starts a cluster in a new temporary directory.
+func startCluster(opts clusterOptions) (*cluster, error) {
 	dir, err := os.MkdirTemp("", "corral-e2e-")
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig.yaml"), nodeName: "e2e-node"}
+	c := &cluster{dir: dir, kubeconfig: filepath.Join(dir, "kubeconfig.yaml"), opts: opts, nodeName: opts.nodeName}
 	// Test images go to the agent's auto-import directory before start.
 	imagesDir := filepath.Join(dir, "agent", "images")
 	if err := os.MkdirAll(imagesDir, 0o755); err != nil {
@@ -85,21 +97,38 @@ func startCluster() (*cluster, error) {
 	if err := writeTestImages(imagesDir); err != nil {
 		return nil, fmt.Errorf("building test images: %w", err)
 	}
-	if c.log, err = os.Create(filepath.Join(dir, "server.log")); err != nil {
+	c.args = []string{"server", "--data-dir", dir, "--bind-address", "127.0.0.1",
+		"--https-listen-port", fmt.Sprint(freePort()), "--etcd-client-port", fmt.Sprint(freePort()),
+		"--etcd-peer-port", fmt.Sprint(freePort()), "--cluster-cidr", opts.clusterCIDR, "--service-cidr", opts.serviceCIDR,
+		"--node-name", c.nodeName, "--agent-port", fmt.Sprint(freePort()), "--cni-bridge", opts.bridge}
+	if err := c.startServer(); err != nil {
 		return nil, err
 	}
-	c.cmd = exec.Command(binary, "server", "--data-dir", dir, "--bind-address", "127.0.0.1",
-		"--https-listen-port", fmt.Sprint(freePort()), "--etcd-client-port", fmt.Sprint(freePort()),
-		"--etcd-peer-port", fmt.Sprint(freePort()), "--cluster-cidr", clusterCIDR, "--service-cidr", serviceCIDR,
-		"--node-name", c.nodeName, "--agent-port", fmt.Sprint(freePort()), "--cni-bridge", bridgeName)
+	if err := c.waitNodeReady(2 * time.Minute); err != nil {
+		c.stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// startServer starts the server process (again) on the cluster's data
+// directory; its output is appended to server.log.
+func (c *cluster) startServer() error {
+	var err error
+	if c.log, err = os.OpenFile(filepath.Join(c.dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
+		return err
+	}
+	c.cmd = exec.Command(binary, c.args...)
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := c.cmd.Start(); err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	return c.cmd.Start()
+}
+
+// waitNodeReady waits until the node has its pod CIDR and is Ready.
+func (c *cluster) waitNodeReady(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	err = wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		if c.client == nil {
 			cfg, err := clientcmd.BuildConfigFromFlags("", c.kubeconfig)
 			if err != nil {
@@ -121,10 +150,9 @@ func startCluster() (*cluster, error) {
 		return false, nil
 	})
 	if err != nil {
-		c.stop()
-		return nil, fmt.Errorf("node %s not Ready: %v\n%s", c.nodeName, err, c.logTail())
+		return fmt.Errorf("node %s not Ready: %v\n%s", c.nodeName, err, c.logTail())
 	}
-	return c, nil
+	return nil
 }
 
 // logTail is the end of the server's log, for failure messages.
@@ -164,7 +192,7 @@ func (c *cluster) stop() {
 			}
 		}
 		killShims(c.dir)
-		_ = exec.Command("ip", "link", "del", bridgeName).Run()
+		_ = exec.Command("ip", "link", "del", c.opts.bridge).Run()
 		unmountUnder(c.dir)
 		if os.Getenv("CORRAL_E2E_KEEP") == "" {
 			_ = os.RemoveAll(c.dir)
