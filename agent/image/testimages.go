@@ -42,7 +42,7 @@ var BusyboxApplets = []string{
 	"nslookup", "grep", "head", "tail", "wc", "test", "[", "printf", "seq", "timeout", "uname",
 	"dd", "df", "du", "yes", "cp", "mv", "ln", "chmod", "pwd", "sed", "awk", "tee", "stat",
 	"sort", "find", "xargs", "tr", "cut", "nproc", "free", "top", "mount", "ping", "route",
-	"netstat", "vi", "whoami", "basename", "dirname", "readlink", "sync", "usleep",
+	"netstat", "vi", "whoami", "basename", "dirname", "readlink", "sync", "usleep", "tar", "stty", "tty",
 }
 
 // BusyboxFiles lists the files of the busybox test image: /bin/busybox,
