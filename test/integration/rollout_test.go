@@ -98,8 +98,8 @@ func dumpRolloutOnFailure(t *testing.T, c kubernetes.Interface, ns string) {
 		}
 		if pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err == nil {
 			for _, p := range pods.Items {
-				t.Logf("pod %s node %q phase %s ready %v deleting %v image %s", p.Name, p.Spec.NodeName, p.Status.Phase,
-					rolloutPodReady(&p), p.DeletionTimestamp != nil, p.Spec.Containers[0].Image)
+				t.Logf("pod %s node %q phase %s ready %v deleting %v image %s conditions %+v", p.Name, p.Spec.NodeName, p.Status.Phase,
+					rolloutPodReady(&p), p.DeletionTimestamp != nil, p.Spec.Containers[0].Image, p.Status.Conditions)
 			}
 		}
 	})

@@ -11,8 +11,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 )
 
 // podEvents records, in order, the pods of a selector as they are added
@@ -26,29 +28,66 @@ type podEvents struct {
 
 func watchPodEvents(t *testing.T, c kubernetes.Interface, ns, selector string) *podEvents {
 	t.Helper()
-	w, err := c.CoreV1().Pods(ns).Watch(context.Background(), metav1.ListOptions{LabelSelector: selector})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
+	// An informer rather than a bare watch: on a loaded machine the watch
+	// cache may refuse or end a watch ("Too large resource version"), and
+	// the informer re-lists and re-watches where a bare watch would stop
+	// recording. Its handlers see every pod in order; a re-list shows
+	// known pods again as updates, which the seen maps ignore.
 	ev := &podEvents{seen: map[string]bool{}}
-	go func() {
-		for e := range w.ResultChan() {
-			p, ok := e.Object.(*corev1.Pod)
+	added := map[string]bool{}
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = selector
+			return c.CoreV1().Pods(ns).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = selector
+			return c.CoreV1().Pods(ns).Watch(ctx, o)
+		},
+	}
+	record := func(obj any) {
+		p, ok := obj.(*corev1.Pod)
+		if !ok {
+			if d, isTomb := obj.(cache.DeletedFinalStateUnknown); isTomb {
+				p, ok = d.Obj.(*corev1.Pod)
+			}
 			if !ok {
-				continue
+				return
 			}
-			ev.mu.Lock()
-			switch {
-			case e.Type == watch.Added:
-				ev.added = append(ev.added, p.Name)
-			case (e.Type == watch.Modified && p.DeletionTimestamp != nil || e.Type == watch.Deleted) && !ev.seen[string(p.UID)]:
-				ev.seen[string(p.UID)] = true
-				ev.deleting = append(ev.deleting, p.Name)
-			}
-			ev.mu.Unlock()
 		}
-	}()
+		ev.mu.Lock()
+		defer ev.mu.Unlock()
+		uid := string(p.UID)
+		if !added[uid] {
+			added[uid] = true
+			ev.added = append(ev.added, p.Name)
+		}
+		if p.DeletionTimestamp != nil && !ev.seen[uid] {
+			ev.seen[uid] = true
+			ev.deleting = append(ev.deleting, p.Name)
+		}
+	}
+	inf := cache.NewSharedIndexInformer(lw, &corev1.Pod{}, 0, cache.Indexers{})
+	inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    record,
+		UpdateFunc: func(_, obj any) { record(obj) },
+		DeleteFunc: func(obj any) {
+			// A pod deleted without a graceful phase first (grace 0).
+			if p, ok := obj.(*corev1.Pod); ok && p.DeletionTimestamp == nil {
+				now := metav1.Now()
+				p = p.DeepCopy()
+				p.DeletionTimestamp = &now
+				obj = p
+			}
+			record(obj)
+		},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go inf.RunWithContext(ctx)
+	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
+		t.Fatal("pod informer never synced")
+	}
 	return ev
 }
 

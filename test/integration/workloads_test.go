@@ -79,6 +79,7 @@ func TestWorkloadsOnSimulatedNodes(t *testing.T) {
 	startSimulatedNodes(t, "wl", 3)
 	killVictim := startSimulatedNodes(t, "wl-victim", 1)
 	ns := newNamespace(t, "workloads")
+	dumpRolloutOnFailure(t, c, ns)
 	// All four nodes must be Ready before the pods are placed, or a slow
 	// victim would get none of them.
 	eventually(t, "4 simulated nodes ready", func(ctx context.Context) (bool, error) {
