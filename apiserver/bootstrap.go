@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
 
+	"corral/controllers/localpath"
 	"corral/storage"
 )
 
@@ -48,7 +50,32 @@ func bootstrapOnce(ctx context.Context, client kubernetes.Interface, cfg Config)
 			return err
 		}
 	}
+	if err := localPathClass(ctx, client); err != nil {
+		return err
+	}
 	return kubernetesService(ctx, client, cfg)
+}
+
+// localPathClass creates the default StorageClass of the built-in
+// local-path provisioner when it is absent; a class an administrator
+// changed (or made non-default) is left as it is.
+func localPathClass(ctx context.Context, client kubernetes.Interface) error {
+	mode := storagev1.VolumeBindingWaitForFirstConsumer
+	reclaim := corev1.PersistentVolumeReclaimDelete
+	sc := &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{Name: localpath.ClassName,
+			Annotations: map[string]string{AnnDefaultStorageClass: "true"}},
+		Provisioner:       localpath.Provisioner,
+		ReclaimPolicy:     &reclaim,
+		VolumeBindingMode: &mode,
+	}
+	if _, err := client.StorageV1().StorageClasses().Get(ctx, sc.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		return err
+	}
+	if _, err := client.StorageV1().StorageClasses().Create(ctx, sc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	return nil
 }
 
 // kubernetesService points default/kubernetes at this server, on the

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	apimachineryversion "k8s.io/apimachinery/pkg/version"
+	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/admission/plugin/namespace/lifecycle"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
@@ -134,7 +135,8 @@ func New(cfg Config) (*Server, error) {
 	if err := lc.ValidateInitialization(); err != nil {
 		return nil, err
 	}
-	gc.AdmissionControl = lc
+	// The chain runs mutating plugins first, then validating ones.
+	gc.AdmissionControl = admission.NewChainHandler(lc, newDefaultStorageClass(factory))
 
 	generic, err := gc.Complete(factory).New("corral-apiserver", genericapiserver.NewEmptyDelegate())
 	if err != nil {

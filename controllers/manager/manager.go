@@ -27,6 +27,7 @@ import (
 	"corral/controllers/disruption"
 	"corral/controllers/garbagecollector"
 	"corral/controllers/job"
+	"corral/controllers/localpath"
 	"corral/controllers/namespace"
 	"corral/controllers/nodeipam"
 	"corral/controllers/nodelifecycle"
@@ -83,6 +84,13 @@ var starters = []starter{
 	{"statefulset", func(ctx context.Context, c Clients) error {
 		ctrl := statefulset.NewController(c.Kube, c.Informers.Apps().V1().StatefulSets(), c.Informers.Apps().V1().ControllerRevisions(),
 			c.Informers.Core().V1().Pods(), c.Informers.Core().V1().PersistentVolumeClaims(), c.Clock)
+		go ctrl.Run(ctx, 2)
+		return nil
+	}},
+	{"local-path-provisioner", func(ctx context.Context, c Clients) error {
+		core := c.Informers.Core().V1()
+		ctrl := localpath.NewController(c.Kube, core.PersistentVolumeClaims(), core.PersistentVolumes(),
+			c.Informers.Storage().V1().StorageClasses(), core.Pods(), localpath.Options{Root: c.Options.LocalPathRoot}, c.Clock)
 		go ctrl.Run(ctx, 2)
 		return nil
 	}},
@@ -154,6 +162,10 @@ type Options struct {
 	// DefaultUnreachableToleration, when set, is how long pods without a
 	// toleration for an unreachable or not-ready node stay on it.
 	DefaultUnreachableToleration *time.Duration
+	// LocalPathRoot is the directory on each node under which the
+	// local-path provisioner makes volumes (default
+	// localpath.DefaultRoot); the node agent creates it on first mount.
+	LocalPathRoot string
 	// CronJobClock, when set, drives the CronJob controller alone (tests
 	// step a fake clock past schedules); the others keep the real clock.
 	CronJobClock clock.WithTicker
