@@ -85,6 +85,7 @@ func newServerCommand() *cobra.Command {
 	f.StringVar(&cfg.Agent.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "use this CRI socket instead of starting containerd")
 	f.StringVar(&cfg.Agent.CNIBridge, "cni-bridge", "corral0", "name of the pods' bridge")
 	f.BoolVar(&cfg.DisableControllers, "disable-controllers", false, "run without the controller manager")
+	f.StringVar(&cfg.LocalStoragePath, "default-local-storage-path", "", "directory on the nodes for local-path persistent volumes (default <data-dir>/storage)")
 	f.BoolVar(&cfg.DisableScheduler, "disable-scheduler", false, "run without the scheduler")
 	return cmd
 }

@@ -54,6 +54,9 @@ type Config struct {
 	DisableControllers bool // --disable-controllers
 	DisableScheduler   bool // --disable-scheduler
 	Version            string
+	// LocalStoragePath is where local-path volumes live on the nodes
+	// (--default-local-storage-path; default <data-dir>/storage).
+	LocalStoragePath string
 
 	// Listener replaces BindAddress:HTTPSPort (tests listen on port 0).
 	Listener net.Listener
@@ -77,6 +80,18 @@ func Defaults() Config {
 		EtcdClientPort: 2379, EtcdPeerPort: 2380,
 		ServiceCIDR: "10.43.0.0/16", ClusterCIDR: "10.42.0.0/16", NodePortRange: "30000-32767",
 	}
+}
+
+// localStoragePath is the local-path volumes' root on the nodes, as k3s:
+// <data-dir>/storage unless --default-local-storage-path says otherwise.
+func localStoragePath(cfg Config) string {
+	if cfg.LocalStoragePath != "" {
+		return cfg.LocalStoragePath
+	}
+	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
+		return filepath.Join(abs, "storage")
+	}
+	return filepath.Join(cfg.DataDir, "storage")
 }
 
 // Paths of the files a server keeps in its data directory.
@@ -178,7 +193,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if !cfg.DisableControllers {
 		srv.Generic.AddPostStartHookOrDie("corral-controllers", func(hookCtx genericapiserver.PostStartHookContext) error {
 			go func() {
-				if err := manager.Run(hookCtx, hookCtx.LoopbackClientConfig, manager.Options{ClusterCIDR: clusterCIDR, CronJobClock: cfg.CronJobClock}); err != nil {
+				if err := manager.Run(hookCtx, hookCtx.LoopbackClientConfig, manager.Options{ClusterCIDR: clusterCIDR, CronJobClock: cfg.CronJobClock,
+					LocalPathRoot: localStoragePath(cfg)}); err != nil {
 					klog.ErrorS(err, "controller manager")
 				}
 			}()
