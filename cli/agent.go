@@ -13,113 +13,184 @@ import (
 	restclient "k8s.io/client-go/rest"
 
 	"corral/agent"
+	"corral/agent/host"
+	"corral/server"
 )
 
+// agentFlags are the flags of `corral agent`.
+type agentFlags struct {
+	server, token, caFile, nodeName string
+	insecure, simulate              bool
+	labels                          map[string]string
+	qps                             float32
+	burst                           int
+
+	// The real node (host.Run).
+	node host.Config
+
+	// Simulated nodes (--simulate).
+	zones                         string
+	nodes                         int
+	cpu, memory, storage          string
+	pods, gpus                    int64
+	startDelay, jobRunFor         time.Duration
+	leaseDuration, statusInterval time.Duration
+	podWorkers                    int
+}
+
 func newAgentCommand() *cobra.Command {
-	var (
-		server, token, caFile, nodeName, zones string
-		insecure, simulate                     bool
-		nodes                                  int
-		cpu, memory, storage                   string
-		pods, gpus                             int64
-		labels                                 map[string]string
-		startDelay, jobRunFor                  time.Duration
-		leaseDuration, statusInterval          time.Duration
-		qps                                    float32
-		burst, podWorkers                      int
-	)
+	var o agentFlags
+	defaults := server.Defaults()
 	cmd := &cobra.Command{
 		Use:   "agent",
-		Short: "Join a cluster as a node (today only simulated nodes: --simulate)",
+		Short: "Join a cluster as a node",
 		Long: `Join a cluster as a node.
 
-With --simulate, runs --nodes simulated nodes in this process: they register,
-renew their leases and run the pods bound to them with a simulated runtime
-(annotations sim.corral.dev/* steer crashes, readiness and durations; see
-agent/runtime/simulated). The real node agent on containerd is issue C.
+Runs this machine's node agent: it prepares the node's network (blackhole
+routes for --cluster-cidr and --service-cidr, so pod and service traffic
+never leaves through the default route), starts and supervises its own
+containerd under --data-dir (or uses --container-runtime-endpoint),
+imports the built-in pause image and the tarballs in <data-dir>/images,
+registers the node, and runs the pods the scheduler binds to it through
+CRI, with pod addresses on the --cni-bridge bridge from the pod CIDR the
+server's node IPAM assigns. Its HTTPS API (logs, exec, attach,
+port-forward) listens on --bind-address:--agent-port and accepts only
+clients with a certificate signed by the cluster CA (--ca-file): the API
+server. Give each agent on one machine its own --data-dir, --node-name,
+--node-ip or --agent-port, and --cni-bridge.
+
+--cluster-cidr and --service-cidr must be the server's values (the API
+does not tell agents its ranges).
+
+With --simulate, runs --nodes simulated nodes in this process instead:
+they register, renew their leases and run the pods bound to them with a
+simulated runtime (annotations sim.corral.dev/* steer crashes, readiness
+and durations; see agent/runtime/simulated).
 
 TLS: pass the server's CA (<server data dir>/tls/ca.crt) with --ca-file.
-Without it the system roots are used, unless --insecure turns verification
-off (tests only). The CA is never fetched from the server.`,
+Without it (simulated nodes only) the system roots are used, unless
+--insecure turns verification off (tests only). The CA is never fetched
+from the server.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !simulate {
-				return errors.New("the real node agent (CRI) is issue C and has not landed; use --simulate")
+			if o.server == "" || o.token == "" {
+				return errors.New("--server and --token are required (the token is <server data dir>/token)")
 			}
-			if server == "" || token == "" {
-				return errors.New("--server and --token are required")
-			}
-			if nodeName == "" {
+			if o.nodeName == "" {
 				h, err := os.Hostname()
 				if err != nil {
 					return err
 				}
-				nodeName = strings.ToLower(h)
+				o.nodeName = strings.ToLower(h)
 			}
-			sim := agent.SimulatedNodes{Count: nodes, Name: nodeName, Labels: labels, Pods: pods, GPUs: gpus,
-				StartDelay: startDelay, JobRunFor: jobRunFor}
-			for _, z := range strings.Split(zones, ",") {
-				if z = strings.TrimSpace(z); z != "" {
-					sim.Zones = append(sim.Zones, z)
-				}
+			if o.simulate {
+				return runSimulated(cmd, o)
 			}
-			var err error
-			for _, q := range []struct {
-				flag, v string
-				into    *resource.Quantity
-			}{{"cpu", cpu, &sim.CPU}, {"memory", memory, &sim.Memory}, {"ephemeral-storage", storage, &sim.EphemeralStorage}} {
-				if *q.into, err = resource.ParseQuantity(q.v); err != nil {
-					return fmt.Errorf("--%s: %w", q.flag, err)
-				}
-			}
-			configs, err := sim.NodeConfigs()
-			if err != nil {
-				return err
-			}
-			rc := &restclient.Config{Host: server, BearerToken: token, UserAgent: "corral-agent",
-				TLSClientConfig: restclient.TLSClientConfig{CAFile: caFile, Insecure: insecure && caFile == ""}}
-			// One client for every node: leases alone are nodes/renew-interval writes per second.
-			rc.QPS, rc.Burst = qps, burst
-			if rc.QPS <= 0 {
-				rc.QPS = float32(100 + 2*nodes)
-			}
-			if rc.Burst <= 0 {
-				rc.Burst = int(2 * rc.QPS)
-			}
-			client, err := kubernetes.NewForConfig(rc)
-			if err != nil {
-				return err
-			}
-			a, err := agent.New(agent.Options{Client: client, Nodes: configs, LeaseDuration: leaseDuration,
-				StatusInterval: statusInterval, PodWorkers: podWorkers})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "corral agent: %d simulated node(s) joining %s\n", len(configs), server)
-			return a.Run(cmd.Context())
+			return runNode(cmd, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&server, "server", "", "API server URL, e.g. https://10.0.0.1:6443")
-	f.StringVar(&token, "token", "", "cluster join token (<server data dir>/token)")
-	f.StringVar(&caFile, "ca-file", "", "CA certificate of the server (<server data dir>/tls/ca.crt)")
-	f.BoolVar(&insecure, "insecure", false, "do not verify the server's certificate (tests only; ignored with --ca-file)")
-	f.BoolVar(&simulate, "simulate", false, "run simulated nodes (no containers)")
-	f.IntVar(&nodes, "nodes", 1, "number of simulated nodes in this process")
-	f.StringVar(&nodeName, "node-name", "", "node name, or the name prefix with --nodes > 1 (default: host name)")
-	f.StringVar(&zones, "zone", "", "topology.kubernetes.io/zone; a comma-separated list is assigned round-robin")
-	f.StringToStringVar(&labels, "node-labels", nil, "extra node labels (k=v,...)")
-	f.StringVar(&cpu, "cpu", "4", "cpu capacity per node")
-	f.StringVar(&memory, "memory", "8Gi", "memory capacity per node")
-	f.StringVar(&storage, "ephemeral-storage", "100Gi", "ephemeral-storage capacity per node")
-	f.Int64Var(&pods, "pods", 110, "pods capacity per node")
-	f.Int64Var(&gpus, "gpus", 0, "nvidia.com/gpu capacity per node")
-	f.DurationVar(&startDelay, "sim-start-delay", 200*time.Millisecond, "how long simulated containers take to start")
-	f.DurationVar(&jobRunFor, "sim-job-duration", time.Second, "how long containers of restartPolicy Never/OnFailure pods run")
-	f.DurationVar(&leaseDuration, "lease-duration", 10*time.Second, "node Lease duration; renewed every quarter of it")
-	f.DurationVar(&statusInterval, "node-status-interval", time.Minute, "how often node status is posted")
-	f.Float32Var(&qps, "kube-api-qps", 0, "client requests per second for all nodes (default 100 + 2 per node)")
-	f.IntVar(&burst, "kube-api-burst", 0, "client burst (default 2 x qps)")
-	f.IntVar(&podWorkers, "pod-workers", 32, "pods synced in parallel")
+	f.StringVar(&o.server, "server", "", "API server URL, e.g. https://10.0.0.1:6443")
+	f.StringVar(&o.token, "token", "", "cluster join token (<server data dir>/token)")
+	f.StringVar(&o.caFile, "ca-file", "", "CA certificate of the cluster (<server data dir>/tls/ca.crt); required without --simulate")
+	f.BoolVar(&o.insecure, "insecure", false, "do not verify the server's certificate (simulated nodes, tests only; ignored with --ca-file)")
+	f.StringVar(&o.nodeName, "node-name", "", "node name, or the name prefix with --nodes > 1 (default: host name)")
+	f.StringToStringVar(&o.labels, "node-labels", nil, "extra node labels (k=v,...)")
+	f.Float32Var(&o.qps, "kube-api-qps", 0, "client requests per second (default 50; simulated: 100 + 2 per node)")
+	f.IntVar(&o.burst, "kube-api-burst", 0, "client burst (default 2 x qps)")
+
+	f.StringVar(&o.node.DataDir, "data-dir", defaultAgentDataDir(), "directory for containerd's state, pod volumes and logs, images to import (<data-dir>/images) and the CNI config")
+	f.StringVar(&o.node.NodeIP, "node-ip", "", "address of this node (default: first non-loopback IPv4)")
+	f.StringVar(&o.node.BindAddress, "bind-address", "", "address the agent's API listens on (default: --node-ip)")
+	f.IntVar(&o.node.AgentPort, "agent-port", 10250, "port of the node agent's API (logs, exec, port-forward)")
+	f.StringVar(&o.node.ContainerRuntimeEndpoint, "container-runtime-endpoint", "", "use this CRI socket instead of starting containerd")
+	f.StringVar(&o.node.CNIBridge, "cni-bridge", "corral0", "name of the pods' bridge (at most 15 bytes)")
+	f.StringVar(&o.node.ClusterCIDR, "cluster-cidr", defaults.ClusterCIDR, "the server's range of pod IPs (routed to a blackhole on this node)")
+	f.StringVar(&o.node.ServiceCIDR, "service-cidr", defaults.ServiceCIDR, "the server's range of service cluster IPs (routed to a sink on this node)")
+
+	f.BoolVar(&o.simulate, "simulate", false, "run simulated nodes (no containers)")
+	f.IntVar(&o.nodes, "nodes", 1, "number of simulated nodes in this process")
+	f.StringVar(&o.zones, "zone", "", "topology.kubernetes.io/zone of simulated nodes; a comma-separated list is assigned round-robin")
+	f.StringVar(&o.cpu, "cpu", "4", "cpu capacity per simulated node")
+	f.StringVar(&o.memory, "memory", "8Gi", "memory capacity per simulated node")
+	f.StringVar(&o.storage, "ephemeral-storage", "100Gi", "ephemeral-storage capacity per simulated node")
+	f.Int64Var(&o.pods, "pods", 110, "pods capacity per simulated node")
+	f.Int64Var(&o.gpus, "gpus", 0, "nvidia.com/gpu capacity per simulated node")
+	f.DurationVar(&o.startDelay, "sim-start-delay", 200*time.Millisecond, "how long simulated containers take to start")
+	f.DurationVar(&o.jobRunFor, "sim-job-duration", time.Second, "how long simulated containers of restartPolicy Never/OnFailure pods run")
+	f.DurationVar(&o.leaseDuration, "lease-duration", 10*time.Second, "node Lease duration of simulated nodes; renewed every quarter of it")
+	f.DurationVar(&o.statusInterval, "node-status-interval", time.Minute, "how often simulated nodes post their status")
+	f.IntVar(&o.podWorkers, "pod-workers", 32, "pods synced in parallel by simulated nodes")
 	return cmd
+}
+
+// restConfig is the agent's client configuration: the join token, and the
+// cluster CA (or, for simulated nodes, the system roots or no check).
+func (o agentFlags) restConfig(defaultQPS float32) *restclient.Config {
+	rc := &restclient.Config{Host: o.server, BearerToken: o.token, UserAgent: "corral-agent",
+		TLSClientConfig: restclient.TLSClientConfig{CAFile: o.caFile, Insecure: o.insecure && o.caFile == ""}}
+	rc.QPS, rc.Burst = o.qps, o.burst
+	if rc.QPS <= 0 {
+		rc.QPS = defaultQPS
+	}
+	if rc.Burst <= 0 {
+		rc.Burst = int(2 * rc.QPS)
+	}
+	return rc
+}
+
+// runNode runs this machine's real node agent until the command's context
+// ends (SIGINT, SIGTERM). Pods keep running when it stops: a restarted
+// agent adopts them.
+func runNode(cmd *cobra.Command, o agentFlags) error {
+	if o.caFile == "" {
+		return errors.New("--ca-file is required: the agent verifies the server with the cluster CA, and only clients it signed (the API server) may use the agent's API")
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("the node agent needs root (containerd, CNI, cgroups); use --simulate for simulated nodes")
+	}
+	client, err := kubernetes.NewForConfig(o.restConfig(50))
+	if err != nil {
+		return err
+	}
+	cfg := o.node
+	cfg.Client, cfg.NodeName, cfg.Labels, cfg.ClientCAFile = client, o.nodeName, o.labels, o.caFile
+	fmt.Fprintf(cmd.ErrOrStderr(), "corral agent: node %s joining %s (data dir %s)\n", cfg.NodeName, o.server, cfg.DataDir)
+	return host.Run(cmd.Context(), cfg)
+}
+
+// runSimulated runs --nodes simulated nodes in this process.
+func runSimulated(cmd *cobra.Command, o agentFlags) error {
+	sim := agent.SimulatedNodes{Count: o.nodes, Name: o.nodeName, Labels: o.labels, Pods: o.pods, GPUs: o.gpus,
+		StartDelay: o.startDelay, JobRunFor: o.jobRunFor}
+	for _, z := range strings.Split(o.zones, ",") {
+		if z = strings.TrimSpace(z); z != "" {
+			sim.Zones = append(sim.Zones, z)
+		}
+	}
+	var err error
+	for _, q := range []struct {
+		flag, v string
+		into    *resource.Quantity
+	}{{"cpu", o.cpu, &sim.CPU}, {"memory", o.memory, &sim.Memory}, {"ephemeral-storage", o.storage, &sim.EphemeralStorage}} {
+		if *q.into, err = resource.ParseQuantity(q.v); err != nil {
+			return fmt.Errorf("--%s: %w", q.flag, err)
+		}
+	}
+	configs, err := sim.NodeConfigs()
+	if err != nil {
+		return err
+	}
+	// One client for every node: leases alone are nodes/renew-interval writes per second.
+	client, err := kubernetes.NewForConfig(o.restConfig(float32(100 + 2*len(configs))))
+	if err != nil {
+		return err
+	}
+	a, err := agent.New(agent.Options{Client: client, Nodes: configs, LeaseDuration: o.leaseDuration,
+		StatusInterval: o.statusInterval, PodWorkers: o.podWorkers})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "corral agent: %d simulated node(s) joining %s\n", len(configs), o.server)
+	return a.Run(cmd.Context())
 }
