@@ -26,6 +26,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
+	"corral/controllers/expectations"
 	"corral/controllers/history"
 	"corral/controllers/worker"
 )
@@ -61,7 +62,7 @@ type Controller struct {
 	synced func() bool
 
 	queue        workqueue.TypedRateLimitingInterface[string]
-	expectations *expectations
+	expectations *expectations.Store
 	failedPods   *flowcontrol.Backoff
 }
 
@@ -91,7 +92,7 @@ func NewController(client kubernetes.Interface, dsInformer appsinformers.DaemonS
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "daemonset", Clock: queueClock}),
-		expectations: newExpectations(clk),
+		expectations: expectations.New(clk),
 		failedPods:   flowcontrol.NewFakeBackOff(failedPodsBackoffInitial, failedPodsBackoffMax, clk),
 	}
 	c.synced = func() bool {
@@ -156,7 +157,7 @@ func (c *Controller) deleteDS(obj interface{}) {
 		utilruntime.HandleError(err)
 		return
 	}
-	c.expectations.delete(key)
+	c.expectations.Delete(key)
 	c.queue.Add(key)
 }
 
@@ -202,7 +203,7 @@ func (c *Controller) addPod(obj interface{}) {
 	}
 	if ref := metav1.GetControllerOf(pod); ref != nil {
 		if ds := c.resolveControllerRef(pod.Namespace, ref); ds != nil {
-			c.expectations.creationObserved(keyOf(ds))
+			c.expectations.CreationObserved(keyOf(ds))
 			c.queue.Add(keyOf(ds))
 		}
 		return
@@ -262,7 +263,7 @@ func (c *Controller) deletePod(obj interface{}) {
 		return
 	}
 	if ds := c.resolveControllerRef(pod.Namespace, ref); ds != nil {
-		c.expectations.deletionObserved(keyOf(ds), podKey(pod))
+		c.expectations.DeletionObserved(keyOf(ds), podKey(pod))
 		c.queue.Add(keyOf(ds))
 	}
 }

@@ -32,7 +32,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	}
 	ds, err := c.dsLister.DaemonSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.expectations.delete(key)
+		c.expectations.Delete(key)
 		return 0, nil
 	}
 	if err != nil {
@@ -50,7 +50,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	}
 	// Read before listing pods, so an event in between cannot make a stale
 	// cache look current.
-	needsSync := c.expectations.satisfied(key)
+	needsSync := c.expectations.Satisfied(key)
 	nodes, err := c.nodeLister.List(labels.Everything())
 	if err != nil {
 		return 0, err
@@ -79,7 +79,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 	}
 	errs := []error{manageErr}
 	// The update acts only on a cache that has seen manage's changes.
-	if manageErr == nil && c.expectations.satisfied(key) && ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
+	if manageErr == nil && c.expectations.Satisfied(key) && ds.Spec.UpdateStrategy.Type == appsv1.RollingUpdateDaemonSetStrategyType {
 		errs = append(errs, c.rollingUpdate(ctx, ds, nodes, nodePods, hash))
 	}
 	errs = append(errs, c.cleanupHistory(ctx, ds, cur, old, nodePods))
@@ -384,7 +384,7 @@ func (c *Controller) syncNodes(ctx context.Context, ds *appsv1.DaemonSet, del []
 	for i, p := range del {
 		delKeys[i] = podKey(p)
 	}
-	c.expectations.expect(key, len(create), delKeys)
+	c.expectations.Set(key, len(create), delKeys)
 	logger.V(4).Info("Syncing daemon pods", "daemonSet", key, "create", len(create), "delete", len(del))
 
 	template := podTemplate(ds, hash)
@@ -392,7 +392,7 @@ func (c *Controller) syncNodes(ctx context.Context, ds *appsv1.DaemonSet, del []
 		return c.createPod(ctx, ds, template, create[i])
 	})
 	for i := created; i < len(create); i++ {
-		c.expectations.creationObserved(key) // never going to be seen
+		c.expectations.CreationObserved(key) // never going to be seen
 	}
 	var errs []error
 	if !apierrors.HasStatusCause(createErr, corev1.NamespaceTerminatingCause) {
@@ -405,7 +405,7 @@ func (c *Controller) syncNodes(ctx context.Context, ds *appsv1.DaemonSet, del []
 			defer func() { done <- struct{}{} }()
 			err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &p.UID}})
 			if err != nil {
-				c.expectations.deletionObserved(key, podKey(p))
+				c.expectations.DeletionObserved(key, podKey(p))
 				if !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 					c.recorder.Eventf(ds, corev1.EventTypeWarning, "FailedDelete", "Error deleting: %v", err)
 					errCh <- err

@@ -135,7 +135,7 @@ func TestFailedPodsBackOff(t *testing.T) {
 		t.Fatalf("deleted %v, want crashy", got)
 	}
 	// Its replacement fails too (same name in this cache, deletion seen).
-	f.ctrl.expectations.delete("default/ds")
+	f.ctrl.expectations.Delete("default/ds")
 	after := f.sync()
 	if len(f.deleted()) != 0 || after <= 0 {
 		t.Fatalf("within the backoff: deleted %v, requeue after %v", f.deleted(), after)

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
+	"corral/controllers/expectations"
 	"corral/controllers/worker"
 )
 
@@ -53,7 +54,7 @@ type Controller struct {
 	synced func() bool
 
 	queue        workqueue.TypedRateLimitingInterface[string]
-	expectations *expectations
+	expectations *expectations.Store
 	backoff      *backoffStore
 	// replaced maps a Job key to the resourceVersion our last status write
 	// replaced. A cache still showing it lags behind our own write: acting
@@ -76,7 +77,7 @@ func NewController(client kubernetes.Interface, jobInformer batchinformers.JobIn
 		recorder:     broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: controllerName}),
 		jobLister:    jobInformer.Lister(),
 		podLister:    podInformer.Lister(),
-		expectations: newExpectations(clk),
+		expectations: expectations.New(clk),
 		backoff:      &backoffStore{m: map[string]backoffRecord{}},
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "job", Clock: clk}),
@@ -129,7 +130,7 @@ func (c *Controller) deleteJob(obj interface{}) {
 	}
 	// A re-created Job of the same name starts afresh. Its pods' finalizers
 	// are released as the garbage collector's deletions show them orphaned.
-	c.expectations.delete(key)
+	c.expectations.Delete(key)
 	c.backoff.delete(key)
 	c.replaced.Delete(key)
 	c.queue.Add(key)
@@ -154,9 +155,9 @@ func (c *Controller) addPod(obj interface{}) {
 	if !ok {
 		return
 	}
-	c.expectations.creationObserved(key)
+	c.expectations.CreationObserved(key)
 	if pod.DeletionTimestamp != nil {
-		c.expectations.deletionObserved(key, podKey(pod))
+		c.expectations.DeletionObserved(key, podKey(pod))
 	}
 	c.enqueuePodOwner(key, pod)
 }
@@ -187,10 +188,10 @@ func (c *Controller) updatePod(oldObj, curObj interface{}) {
 		return
 	}
 	if cur.DeletionTimestamp != nil {
-		c.expectations.deletionObserved(key, podKey(cur))
+		c.expectations.DeletionObserved(key, podKey(cur))
 	}
 	if !hasTrackingFinalizer(cur) {
-		c.expectations.finalizerRemovalObserved(key, cur.UID)
+		c.expectations.RemovalObserved(key, string(cur.UID))
 	}
 	c.enqueuePodOwner(key, cur)
 }
@@ -207,8 +208,8 @@ func (c *Controller) deletePod(obj interface{}) {
 	if !ok {
 		return
 	}
-	c.expectations.deletionObserved(key, podKey(pod))
-	c.expectations.finalizerRemovalObserved(key, pod.UID)
+	c.expectations.DeletionObserved(key, podKey(pod))
+	c.expectations.RemovalObserved(key, string(pod.UID))
 	c.queue.Add(key)
 }
 

@@ -463,7 +463,7 @@ func TestSuspend(t *testing.T) {
 		gone.DeletionTimestamp = &metav1.Time{Time: t0}
 		_ = f.inf.Core().V1().Pods().Informer().GetIndexer().Update(gone)
 	}
-	f.ctrl.expectations.delete("default/pi")
+	f.ctrl.expectations.Delete("default/pi")
 	f.sync("pi")
 	f.expectActions("patch pods", "patch pods")
 	if got := f.refresh("pi"); got.Status.Failed != 0 {
@@ -473,7 +473,7 @@ func TestSuspend(t *testing.T) {
 	for _, p := range f.pods {
 		_ = f.inf.Core().V1().Pods().Informer().GetIndexer().Delete(p)
 	}
-	f.ctrl.expectations.delete("default/pi")
+	f.ctrl.expectations.Delete("default/pi")
 	resumed := f.job("pi")
 	resumed.Spec.Suspend = ptrTo(false)
 	resumed.ResourceVersion = "resumed"

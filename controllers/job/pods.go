@@ -129,7 +129,7 @@ func deletionOrder(pods []*corev1.Pod) []*corev1.Pod {
 // createPods creates pods in slow-start batches (1, 2, 4, ...), so that a
 // template the API rejects costs one request, not hundreds.
 func (c *Controller) createPods(ctx context.Context, key string, job *batchv1.Job, indexes []int) (int, error) {
-	c.expectations.expectCreations(key, len(indexes))
+	c.expectations.ExpectCreations(key, len(indexes))
 	created := 0
 	for batch := 1; len(indexes) > 0; batch *= 2 {
 		n := min(batch, len(indexes))
@@ -143,7 +143,7 @@ func (c *Controller) createPods(ctx context.Context, key string, job *batchv1.Jo
 				_, err := c.client.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 				if err != nil {
 					// The informer will never see this pod.
-					c.expectations.creationObserved(key)
+					c.expectations.CreationObserved(key)
 					errs[i] = err
 				}
 			}(i)
@@ -152,7 +152,7 @@ func (c *Controller) createPods(ctx context.Context, key string, job *batchv1.Jo
 		indexes = indexes[n:]
 		if err := errors.Join(errs...); err != nil {
 			for range indexes {
-				c.expectations.creationObserved(key)
+				c.expectations.CreationObserved(key)
 			}
 			c.recorder.Eventf(job, corev1.EventTypeWarning, "FailedCreate", "Error creating: %v", err)
 			return created + n - countErrs(errs), err
@@ -239,11 +239,11 @@ func (c *Controller) deletePods(ctx context.Context, key string, job *batchv1.Jo
 	var errs []error
 	deleted := 0
 	for _, p := range pods[:min(len(pods), burst)] {
-		c.expectations.expectDeletion(key, podKey(p))
+		c.expectations.ExpectDeletion(key, podKey(p))
 		err := c.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{
 			Preconditions: &metav1.Preconditions{UID: &p.UID}})
 		if err != nil && !apierrors.IsNotFound(err) {
-			c.expectations.deletionObserved(key, podKey(p))
+			c.expectations.DeletionObserved(key, podKey(p))
 			errs = append(errs, err)
 			continue
 		}
@@ -270,11 +270,11 @@ func (c *Controller) removeFinalizers(ctx context.Context, key string, pods []*c
 		// before Patch returns, and an expectation recorded after its
 		// event would wait for one that never comes.
 		if key != "" {
-			c.expectations.expectFinalizerRemoval(key, p.UID)
+			c.expectations.ExpectRemoval(key, string(p.UID))
 		}
 		_, err := c.client.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
 		if err != nil && key != "" {
-			c.expectations.finalizerRemovalObserved(key, p.UID) // no event will come
+			c.expectations.RemovalObserved(key, string(p.UID)) // no event will come
 		}
 		if err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, err)

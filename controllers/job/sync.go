@@ -25,7 +25,7 @@ func (c *Controller) syncJob(ctx context.Context, key string) (time.Duration, er
 	}
 	shared, err := c.jobLister.Jobs(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.expectations.delete(key)
+		c.expectations.Delete(key)
 		c.backoff.delete(key)
 		return 0, nil
 	}
@@ -48,7 +48,7 @@ func (c *Controller) syncJob(ctx context.Context, key string) (time.Duration, er
 		// (or a Job being deleted) only need to let go.
 		var tracked []*corev1.Pod
 		for _, p := range pods {
-			if hasTrackingFinalizer(p) && !c.expectations.finalizerPending(key, p.UID) {
+			if hasTrackingFinalizer(p) && !c.expectations.RemovalPending(key, string(p.UID)) {
 				tracked = append(tracked, p)
 			}
 		}
@@ -131,7 +131,7 @@ func (c *Controller) syncActive(ctx context.Context, key string, shared *batchv1
 	backoff := c.backoff.peek(key, s.newSucceeded, s.newFailed, now)
 	// Until the informer shows our last creates, deletes and finalizer
 	// removals, the pod cache cannot be trusted for resizing.
-	satisfied := c.expectations.satisfied(key)
+	satisfied := c.expectations.Satisfied(key)
 	if satisfied {
 		if interim != nil || suspended {
 			deleted, manageErr = c.deletePods(ctx, key, job, s.active)
@@ -251,7 +251,7 @@ func (c *Controller) classify(key string, job *batchv1.Job, pods []*corev1.Pod, 
 				s.succeededIndexes.Insert(i)
 			}
 		}
-		if !hasTrackingFinalizer(p) || c.expectations.finalizerPending(key, p.UID) {
+		if !hasTrackingFinalizer(p) || c.expectations.RemovalPending(key, string(p.UID)) {
 			continue // counted already
 		}
 		s.tracked.Insert(p.UID)

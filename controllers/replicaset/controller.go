@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
+	"corral/controllers/expectations"
 	"corral/controllers/worker"
 )
 
@@ -50,7 +51,7 @@ type Controller struct {
 	synced func() bool
 
 	queue        workqueue.TypedRateLimitingInterface[string]
-	expectations *expectations
+	expectations *expectations.Store
 
 	// syncHandler is syncReplicaSet; a field so tests can intercept it.
 	syncHandler func(ctx context.Context, key string) error
@@ -79,7 +80,7 @@ func NewController(client kubernetes.Interface, rsInformer appsinformers.Replica
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "replicaset", Clock: queueClock}),
-		expectations: newExpectations(clk),
+		expectations: expectations.New(clk),
 	}
 	c.synced = func() bool {
 		return rsInformer.Informer().HasSynced() && podInformer.Informer().HasSynced()
@@ -124,7 +125,7 @@ func (c *Controller) deleteRS(obj interface{}) {
 	}
 	// A re-created ReplicaSet of the same name must not inherit
 	// expectations of the deleted one.
-	c.expectations.delete(key)
+	c.expectations.Delete(key)
 	c.queue.Add(key)
 }
 
@@ -173,7 +174,7 @@ func (c *Controller) addPod(obj interface{}) {
 	if ref := metav1.GetControllerOf(pod); ref != nil {
 		if rs := c.resolveControllerRef(pod.Namespace, ref); rs != nil {
 			key := keyOf(rs)
-			c.expectations.creationObserved(key)
+			c.expectations.CreationObserved(key)
 			c.queue.Add(key)
 		}
 		return
@@ -245,7 +246,7 @@ func (c *Controller) deletePod(obj interface{}) {
 		return
 	}
 	key := keyOf(rs)
-	c.expectations.deletionObserved(key, podKey(pod))
+	c.expectations.DeletionObserved(key, podKey(pod))
 	c.queue.Add(key)
 }
 

@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"corral/controllers/expectations"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -197,7 +199,7 @@ func TestScaleUpCreatesFromTemplateAndWaitsForCache(t *testing.T) {
 			t.Fatalf("bad pod %+v", p.ObjectMeta)
 		}
 	}
-	if adds, _, _ := c.expectations.pending("default/web"); adds != 3 {
+	if adds, _, _ := c.expectations.Pending("default/web"); adds != 3 {
 		t.Fatalf("expected 3 pending creates, got %d", adds)
 	}
 	// The informer has not seen the pods: a second sync must not create more.
@@ -211,13 +213,13 @@ func TestScaleUpCreatesFromTemplateAndWaitsForCache(t *testing.T) {
 	for i := 1; i <= 3; i++ {
 		c.addPod(newPod(fmt.Sprintf("web-%d", i), rs))
 	}
-	if !c.expectations.satisfied("default/web") {
+	if !c.expectations.Satisfied("default/web") {
 		t.Fatal("expectations not satisfied after the informer caught up")
 	}
 	// And they expire, so a lost event cannot block the ReplicaSet forever.
-	c.expectations.expectCreations("default/web", 1)
-	f.clock.Step(expectationsTTL + time.Second)
-	if !c.expectations.satisfied("default/web") {
+	c.expectations.Set("default/web", 1, nil)
+	f.clock.Step(expectations.TTL + time.Second)
+	if !c.expectations.Satisfied("default/web") {
 		t.Fatal("expectations did not expire")
 	}
 }
@@ -241,7 +243,7 @@ func TestSlowStartStopsAtFirstFailingBatch(t *testing.T) {
 	if n := calls.Load(); n != 7 {
 		t.Fatalf("create attempts = %d, want 7", n)
 	}
-	if adds, _, _ := c.expectations.pending("default/web"); adds != 3 {
+	if adds, _, _ := c.expectations.Pending("default/web"); adds != 3 {
 		t.Fatalf("pending creates = %d, want 3 (only the successful ones)", adds)
 	}
 	st := lastStatus(t, f)
@@ -273,7 +275,7 @@ func TestScaleDownDeletionRanking(t *testing.T) {
 		t.Fatalf("deleted %v", got)
 	}
 	// Informer observes: deletionTimestamp first, then the delete, counted once.
-	if _, dels, _ := c.expectations.pending("default/web"); dels != 3 {
+	if _, dels, _ := c.expectations.Pending("default/web"); dels != 3 {
 		t.Fatalf("pending deletes = %d", dels)
 	}
 	gone := f.pods[2].DeepCopy()
@@ -283,11 +285,11 @@ func TestScaleDownDeletionRanking(t *testing.T) {
 	c.updatePod(f.pods[2], gone)
 	c.deletePod(gone)
 	c.deletePod(f.pods[3])
-	if c.expectations.satisfied("default/web") {
+	if c.expectations.Satisfied("default/web") {
 		t.Fatal("satisfied with one deletion outstanding")
 	}
 	c.deletePod(cache.DeletedFinalStateUnknown{Key: "default/unscheduled", Obj: f.pods[4]})
-	if !c.expectations.satisfied("default/web") {
+	if !c.expectations.Satisfied("default/web") {
 		t.Fatal("not satisfied after all deletions were observed")
 	}
 }

@@ -30,7 +30,7 @@ func (c *Controller) syncReplicaSet(ctx context.Context, key string) error {
 	}
 	rs, err := c.rsLister.ReplicaSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
-		c.expectations.delete(key)
+		c.expectations.Delete(key)
 		return nil
 	}
 	if err != nil {
@@ -38,7 +38,7 @@ func (c *Controller) syncReplicaSet(ctx context.Context, key string) error {
 	}
 	// Read before listing pods: an event that lands between the two must
 	// not make us trust a cache that has not caught up yet.
-	needsSync := c.expectations.satisfied(key)
+	needsSync := c.expectations.Satisfied(key)
 
 	selector, err := metav1.LabelSelectorAsSelector(rs.Spec.Selector)
 	if err != nil {
@@ -178,7 +178,7 @@ func (c *Controller) manageReplicas(ctx context.Context, pods []*corev1.Pod, rs 
 		diff = min(-diff, burstReplicas)
 		// Record before creating: the informer may see the first pod
 		// before Create even returns.
-		c.expectations.expectCreations(key, diff)
+		c.expectations.Set(key, diff, nil)
 		created, err := slowStartBatch(diff, 1, func() error {
 			err := c.createPod(ctx, rs)
 			if apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause) {
@@ -188,7 +188,7 @@ func (c *Controller) manageReplicas(ctx context.Context, pods []*corev1.Pod, rs 
 		})
 		// Creates that failed or were never tried will not be observed.
 		for i := created; i < diff; i++ {
-			c.expectations.creationObserved(key)
+			c.expectations.CreationObserved(key)
 		}
 		return err
 	case diff > 0:
@@ -198,7 +198,7 @@ func (c *Controller) manageReplicas(ctx context.Context, pods []*corev1.Pod, rs 
 		for i, p := range victims {
 			keys[i] = podKey(p)
 		}
-		c.expectations.expectDeletions(key, keys)
+		c.expectations.Set(key, 0, keys)
 		var wg sync.WaitGroup
 		errCh := make(chan error, len(victims))
 		for _, p := range victims {
@@ -235,7 +235,7 @@ func (c *Controller) deleteOnePod(ctx context.Context, rs *appsv1.ReplicaSet, po
 	if err != nil {
 		// Not going to see this deletion (or already gone, which the
 		// uid-keyed record makes safe to count now).
-		c.expectations.deletionObserved(keyOf(rs), podKey(pod))
+		c.expectations.DeletionObserved(keyOf(rs), podKey(pod))
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
