@@ -69,7 +69,10 @@ func (r *Runtime) pull(ctx context.Context, spec *runtimeapi.ImageSpec, auths []
 		if normalizeRegistry(a.Server) != host {
 			continue
 		}
-		ac := &runtimeapi.AuthConfig{Username: a.Username, Password: a.Password, Auth: a.Auth, ServerAddress: host}
+		// No ServerAddress, as kubelet: containerd 1.6 url.Parses it and
+		// compares the URL's host with the registry's, so "host:port"
+		// fails to parse and a bare "host" never matches.
+		ac := &runtimeapi.AuthConfig{Username: a.Username, Password: a.Password, Auth: a.Auth}
 		if ac.Username == "" && ac.Auth != "" {
 			// Some runtimes read only Username/Password.
 			if dec, err := base64.StdEncoding.DecodeString(ac.Auth); err == nil {
