@@ -1,0 +1,220 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The multi-node test's private ranges, used by no other test: the
+// machines' LAN (a host bridge and one network namespace per node) and the
+// cluster's pod and service ranges.
+const (
+	lanBridge       = "corralmn0"
+	lanHostIP       = "10.246.0.1"
+	lanPrefix       = "/24"
+	lanNodeIPFormat = "10.246.0.%d" // 10 + node number
+	mnClusterCIDR   = "10.247.0.0/16"
+	mnServiceCIDR   = "10.248.0.0/16"
+)
+
+// lan is a host bridge with one network namespace per extra machine, each
+// joined to it by a veth pair (eth0 inside). The host side has lanHostIP;
+// namespace i has 10.246.0.(10+i) and no default route: it reaches only
+// the LAN.
+type lan struct {
+	n     int
+	nodes []string // namespace names
+}
+
+func newLAN(t *testing.T, n int) *lan {
+	t.Helper()
+	l := &lan{n: n}
+	t.Cleanup(l.remove)
+	l.remove() // leftovers of an interrupted run
+	// The host drops what it gets for the test ranges instead of sending it
+	// out through its default route (replies to pod addresses, say).
+	for _, cidr := range []string{mnClusterCIDR, mnServiceCIDR} {
+		run(t, "ip", "route", "replace", "blackhole", cidr)
+	}
+	run(t, "ip", "link", "add", lanBridge, "type", "bridge")
+	run(t, "ip", "addr", "add", lanHostIP+lanPrefix, "dev", lanBridge)
+	run(t, "ip", "link", "set", lanBridge, "up")
+	for i := 1; i <= n; i++ {
+		ns, hostEnd := fmt.Sprintf("corral-mn%d", i), fmt.Sprintf("cmn%dh", i)
+		run(t, "ip", "netns", "add", ns)
+		l.nodes = append(l.nodes, ns)
+		run(t, "ip", "link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", ns)
+		run(t, "ip", "link", "set", hostEnd, "master", lanBridge, "up")
+		run(t, "ip", "-n", ns, "addr", "add", l.nodeIP(i)+lanPrefix, "dev", "eth0")
+		run(t, "ip", "-n", ns, "link", "set", "eth0", "up")
+		// containerd's streaming server and the CRI plugin use loopback.
+		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+	}
+	return l
+}
+
+func (l *lan) nodeIP(i int) string { return fmt.Sprintf(lanNodeIPFormat, 10+i) }
+
+// command runs name in node i's network namespace. nsenter switches the
+// network namespace only: `ip netns exec` also remounts /sys for the
+// namespace, which hides /sys/fs/cgroup from runc.
+func (l *lan) command(i int, name string, args ...string) *exec.Cmd {
+	return exec.Command("nsenter", append([]string{"--net=/run/netns/" + l.nodes[i-1], "--", name}, args...)...)
+}
+
+// remove deletes the namespaces (their links and routes go with them),
+// the bridge and the host's routes for the test ranges.
+func (l *lan) remove() {
+	for i := 1; i <= l.n; i++ {
+		_ = exec.Command("ip", "netns", "del", fmt.Sprintf("corral-mn%d", i)).Run()
+		_ = exec.Command("ip", "link", "del", fmt.Sprintf("cmn%dh", i)).Run()
+	}
+	_ = exec.Command("ip", "link", "del", lanBridge).Run()
+	for _, cidr := range []string{mnClusterCIDR, mnServiceCIDR} {
+		_ = exec.Command("ip", "route", "del", "blackhole", cidr).Run()
+	}
+	l.nodes = nil
+}
+
+// killMentioning SIGKILLs every process whose command line names dir (a
+// node's containerd and its shims), so nothing of a node outlives its test.
+func killMentioning(dir string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscan(e.Name(), &pid); err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cmdline, []byte(dir+"/")) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// stopProcess sends SIGTERM to cmd's process group, then SIGKILL after
+// grace.
+func stopProcess(cmd *exec.Cmd, done <-chan struct{}, grace time.Duration) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// tail is the end of a log file, for failure messages.
+func tail(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// removePodCgroups kills what is left in the pod-level cgroups
+// (/corral/pod<uid> in every hierarchy) of pods whose agent died before it
+// could remove them (killing a shim leaves its containers running), then
+// removes the cgroups. It returns the cgroups it could not remove.
+func removePodCgroups(uids []string) []string {
+	roots := []string{"/sys/fs/cgroup"}
+	entries, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, e := range entries {
+		if e.IsDir() {
+			roots = append(roots, filepath.Join("/sys/fs/cgroup", e.Name()))
+		}
+	}
+	var left []string
+	deadline := time.Now().Add(10 * time.Second)
+	for _, uid := range uids {
+		for _, root := range roots {
+			dir := filepath.Join(root, "corral", "pod"+uid)
+			killIn(dir)
+			err := removeTree(dir)
+			for err != nil && time.Now().Before(deadline) {
+				time.Sleep(200 * time.Millisecond)
+				killIn(dir)
+				err = removeTree(dir)
+			}
+			if err != nil {
+				left = append(left, dir)
+			}
+		}
+	}
+	return left
+}
+
+// killIn SIGKILLs every process in the cgroup dir and its children.
+func killIn(dir string) {
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.Name() != "cgroup.procs" {
+			return nil
+		}
+		b, _ := os.ReadFile(path)
+		for _, f := range strings.Fields(string(b)) {
+			var pid int
+			if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 && pid != os.Getpid() {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		return nil
+	})
+}
+
+// mountsUnder lists what is still mounted below dir.
+func mountsUnder(dir string) []string {
+	b, _ := os.ReadFile("/proc/self/mounts")
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			out = append(out, f[1])
+		}
+	}
+	return out
+}
+
+// processesMentioning lists the processes whose command line names dir.
+func processesMentioning(dir string) []string {
+	var out []string
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && bytes.Contains(cmdline, []byte(dir+"/")) && e.Name() != fmt.Sprint(os.Getpid()) {
+			out = append(out, e.Name()+": "+string(bytes.ReplaceAll(cmdline, []byte{0}, []byte(" "))))
+		}
+	}
+	return out
+}
+
+// removeTree rmdirs a cgroup directory and its children, deepest first.
+func removeTree(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := removeTree(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if err := syscall.Rmdir(dir); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
