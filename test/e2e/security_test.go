@@ -35,7 +35,9 @@ func (c *cluster) runOnce(t *testing.T, ns string, pods ...*corev1.Pod) map[stri
 	return logs
 }
 
-func isTerminalPhase(p corev1.PodPhase) bool { return p == corev1.PodSucceeded || p == corev1.PodFailed }
+func isTerminalPhase(p corev1.PodPhase) bool {
+	return p == corev1.PodSucceeded || p == corev1.PodFailed
+}
 
 // Requests and limits reach the container's cgroups as kubelet computes
 // them (cgroup v1, cgroupfs): cpu.shares = request milliCPU*1024/1000,
