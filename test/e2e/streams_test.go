@@ -38,7 +38,8 @@ func TestKubectlStreams(t *testing.T) {
 	printer.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "WHO", Value: "main"}}
 	printer.Spec.TerminationGracePeriodSeconds = ptrInt64(1)
 	// follower: one line, another once told to.
-	follower := shPod("follower", "echo start; while [ ! -f /tmp/go ]; do usleep 100000; done; echo after; exec sleep 3600")
+	follower := shPod("follower", "echo start; while [ ! -f /tmp/go ]; do usleep 100000; done; echo after; sleep 1")
+	follower.Spec.RestartPolicy = corev1.RestartPolicyNever
 	follower.Spec.TerminationGracePeriodSeconds = ptrInt64(1)
 	// restarter: the first attempt fails, the second stays up.
 	restarter := shPod("restarter", "n=$(cat /d/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /d/n; echo attempt $n; [ $n -ge 2 ] && exec sleep 3600; exit 1")
@@ -104,6 +105,12 @@ func TestKubectlStreams(t *testing.T) {
 			}
 			prev = ts
 		}
+		if out := c.mustKubectl(t, "-n", ns, "logs", "printer", "-c", "main", "--limit-bytes=8"); out != "out 1\ner" {
+			t.Errorf("kubectl logs --limit-bytes=8: got %q", out)
+		}
+		if out := c.mustKubectl(t, "-n", ns, "logs", "printer", "--all-containers", "--prefix"); !strings.Contains(out, "[pod/printer/main] out 1\n") || !strings.Contains(out, "[pod/printer/side] side says hi\n") {
+			t.Errorf("kubectl logs --all-containers --prefix: got %q", out)
+		}
 		if out := c.mustKubectl(t, "-n", ns, "logs", "printer", "-c", "side"); out != "side says hi\n" {
 			t.Errorf("kubectl logs -c side: got %q", out)
 		}
@@ -135,6 +142,18 @@ func TestKubectlStreams(t *testing.T) {
 		c.mustKubectl(t, "-n", ns, "exec", "follower", "--", "touch", "/tmp/go")
 		if l := nextLine(t, lines, 20*time.Second); l != "after" {
 			t.Fatalf("kubectl logs -f: second line %q, want after (stderr %q)", l, stderr.String())
+		}
+		// The container ends a second later: so does the stream.
+		select {
+		case l, ok := <-lines:
+			if ok {
+				t.Fatalf("kubectl logs -f: unexpected line %q", l)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("kubectl logs -f still follows 30 s after the container ended")
+		}
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("kubectl logs -f after the container ended: %v (stderr %q)", err, stderr.String())
 		}
 	})
 
@@ -202,57 +221,27 @@ func TestKubectlStreams(t *testing.T) {
 		// first resize message races the command).
 		line := fmt.Sprintf("stty rows 42 cols 123; /usr/bin/kubectl --kubeconfig %s -n %s exec -it printer -c main -- sh -c '%s'", c.kubeconfig, ns,
 			`tty; test -t 0 && echo stdin is a terminal; for i in $(seq 50); do s=$(stty size 2>/dev/null); [ "$s" = "42 123" ] && break; usleep 100000; done; echo size $s; echo bye`)
-		cmd := exec.CommandContext(ctx, script, "-qec", line, "/dev/null")
-		// script copies its stdin to the terminal; kubectl sends that to
-		// the remote shell, which does not read it.
-		cmd.Stdin = strings.NewReader("")
-		out, err := cmd.CombinedOutput()
-		s := strings.ReplaceAll(string(out), "\r\n", "\n")
-		if err != nil {
-			t.Fatalf("kubectl exec -it under script: %v\n%s", err, s)
+		for _, websockets := range []string{"true", "false"} {
+			cmd := exec.CommandContext(ctx, script, "-qec", line, "/dev/null")
+			cmd.Env = append(os.Environ(), "KUBECTL_REMOTE_COMMAND_WEBSOCKETS="+websockets)
+			// script copies its stdin to the terminal; kubectl sends that
+			// to the remote shell, which does not read it.
+			cmd.Stdin = strings.NewReader("")
+			out, err := cmd.CombinedOutput()
+			s := strings.ReplaceAll(string(out), "\r\n", "\n")
+			if err != nil {
+				t.Fatalf("kubectl exec -it under script (websockets %s): %v\n%s", websockets, err, s)
+			}
+			if !strings.Contains(s, "/dev/pts/") || !strings.Contains(s, "stdin is a terminal") || !strings.Contains(s, "size 42 123\n") || !strings.Contains(s, "bye") {
+				t.Errorf("kubectl exec -it (websockets %s): want a terminal in the container, got %q", websockets, s)
+			}
+			t.Logf("kubectl exec -it under script (websockets %s): %q", websockets, s)
 		}
-		if !strings.Contains(s, "/dev/pts/") || !strings.Contains(s, "stdin is a terminal") || !strings.Contains(s, "size 42 123\n") || !strings.Contains(s, "bye") {
-			t.Errorf("kubectl exec -it: want a terminal in the container, got %q", s)
-		}
-		t.Logf("kubectl exec -it under script: %q", s)
 	})
 
 	t.Run("attach", func(t *testing.T) {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := c.kubectlCmd(ctx, "-n", ns, "attach", "-i", "attachee")
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-		lines := lineReader(stdout)
-		// The stream may not be connected at the first write: send until
-		// an answer comes.
-		deadline := time.Now().Add(20 * time.Second)
-		for i := 0; ; i++ {
-			if _, err := fmt.Fprintf(stdin, "hello %d\n", i); err != nil {
-				t.Fatalf("writing to kubectl attach: %v (stderr %q)", err, stderr.String())
-			}
-			l, ok := tryLine(lines, time.Second)
-			if ok {
-				if !regexp.MustCompile(`^got hello \d+$`).MatchString(l) {
-					t.Fatalf("kubectl attach: got %q, want \"got hello N\"", l)
-				}
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("kubectl attach: no answer (stderr %q)", stderr.String())
-			}
+		for _, websockets := range []string{"true", "false"} {
+			attachOnce(t, c, ns, "attachee", websockets)
 		}
 	})
 
@@ -385,6 +374,49 @@ func TestKubectlStreams(t *testing.T) {
 // the caller (for streams that outlive one call).
 func (c *cluster) kubectlCmd(ctx context.Context, args ...string) *exec.Cmd {
 	return exec.CommandContext(ctx, "/usr/bin/kubectl", append([]string{"--kubeconfig", c.kubeconfig}, args...)...)
+}
+
+// attachOnce attaches to pod's stdin and stdout, sends lines until one
+// is answered with "got <line>", and detaches; websockets says whether
+// kubectl may use WebSocket ("true") or must use SPDY ("false").
+func attachOnce(t *testing.T, c *cluster, ns, pod, websockets string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := c.kubectlCmd(ctx, "-n", ns, "attach", "-i", pod)
+	cmd.Env = append(os.Environ(), "KUBECTL_REMOTE_COMMAND_WEBSOCKETS="+websockets)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	lines := lineReader(stdout)
+	// The stream may not be connected at the first write: send until an
+	// answer comes.
+	deadline := time.Now().Add(20 * time.Second)
+	for i := 0; ; i++ {
+		if _, err := fmt.Fprintf(stdin, "hello %s %d\n", websockets, i); err != nil {
+			t.Fatalf("writing to kubectl attach (websockets %s): %v (stderr %q)", websockets, err, stderr.String())
+		}
+		if l, ok := tryLine(lines, time.Second); ok {
+			if !regexp.MustCompile(`^got hello ` + websockets + ` \d+$`).MatchString(l) {
+				t.Fatalf("kubectl attach (websockets %s): got %q, want \"got hello %s N\"", websockets, l, websockets)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kubectl attach (websockets %s): no answer (stderr %q)", websockets, stderr.String())
+		}
+	}
 }
 
 // waitLogs waits until the container's log ends with suffix.
