@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -8,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
@@ -149,9 +152,27 @@ func runNode(cmd *cobra.Command, o agentFlags) error {
 	if os.Geteuid() != 0 {
 		return errors.New("the node agent needs root (containerd, CNI, cgroups); use --simulate for simulated nodes")
 	}
+	pem, err := os.ReadFile(o.caFile)
+	if err != nil {
+		return fmt.Errorf("--ca-file: %w", err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+		return fmt.Errorf("--ca-file %s: no PEM certificates", o.caFile)
+	}
 	client, err := kubernetes.NewForConfig(o.restConfig(50))
 	if err != nil {
 		return err
+	}
+	// A rejected token never starts working: say so before touching the
+	// node. An unreachable server may come up later; the agent retries.
+	ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
+	err = client.CoreV1().RESTClient().Get().AbsPath("/version").Do(ctx).Error()
+	cancel()
+	switch {
+	case apierrors.IsUnauthorized(err) || apierrors.IsForbidden(err):
+		return fmt.Errorf("the server rejected the join token: %w", err)
+	case err != nil:
+		fmt.Fprintf(cmd.ErrOrStderr(), "corral agent: server %s not reachable yet (%v); retrying\n", o.server, err)
 	}
 	cfg := o.node
 	cfg.Client, cfg.NodeName, cfg.Labels, cfg.ClientCAFile = client, o.nodeName, o.labels, o.caFile
