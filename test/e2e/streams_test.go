@@ -53,7 +53,11 @@ func TestKubectlStreams(t *testing.T) {
 	// web: busybox httpd on 8080.
 	web := shPod("web", "mkdir -p /www; echo hello through the tunnel > /www/index.html; exec httpd -f -p 8080 -h /www")
 	web.Spec.TerminationGracePeriodSeconds = ptrInt64(1)
-	for _, p := range []*corev1.Pod{printer, follower, restarter, attachee, web} {
+	// longline: one 40,000-byte line, which containerd splits into
+	// partial (P) records of at most 16 KiB in the CRI log.
+	longline := shPod("longline", "head -c 40000 /dev/zero | tr '\\0' x; echo; echo next; exec sleep 3600")
+	longline.Spec.TerminationGracePeriodSeconds = ptrInt64(1)
+	for _, p := range []*corev1.Pod{printer, follower, restarter, attachee, web, longline} {
 		c.create(t, ns, p)
 	}
 	for _, name := range []string{"printer", "follower", "attachee", "web"} {
@@ -245,6 +249,30 @@ func TestKubectlStreams(t *testing.T) {
 		}
 	})
 
+	t.Run("logs-long-line", func(t *testing.T) {
+		waitLogs(t, c, ns, "longline", "", "\nnext\n")
+		want := strings.Repeat("x", 40000) + "\nnext\n"
+		if out := c.mustKubectl(t, "-n", ns, "logs", "longline"); out != want {
+			t.Errorf("kubectl logs of a 40,000-byte line: got %d bytes (%d lines), want the line whole", len(out), strings.Count(out, "\n"))
+		}
+		if out := c.mustKubectl(t, "-n", ns, "logs", "longline", "--tail=1"); out != "next\n" {
+			t.Errorf("kubectl logs --tail=1 after a long line: %q", out)
+		}
+	})
+
+	t.Run("exec-bulk", func(t *testing.T) {
+		// 8 MiB out of the container: flow control across the hops.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := c.kubectlCmd(ctx, "-n", ns, "exec", "printer", "-c", "main", "--", "head", "-c", "8388608", "/dev/zero")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || len(out) != 8<<20 || bytes.Count(out, []byte{0}) != 8<<20 {
+			t.Errorf("kubectl exec of 8 MiB: err=%v, %d bytes (stderr %q)", err, len(out), stderr.String())
+		}
+	})
+
 	t.Run("cp", func(t *testing.T) {
 		dir := t.TempDir()
 		data := make([]byte, 200<<10)
@@ -300,6 +328,45 @@ func TestKubectlStreams(t *testing.T) {
 				t.Fatalf("GET %d through port-forward: %q (stderr %q)", i, body, stderr.String())
 			}
 		}
+		// A port nothing listens on: the error reaches kubectl, and the
+		// connection is closed without an answer.
+		refused := c.kubectlCmd(ctx, "-n", ns, "port-forward", "--address", "127.0.0.1", "pod/web", ":9999")
+		refusedOut, err := refused.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var refusedErr bytes.Buffer
+		refused.Stderr = &refusedErr
+		if err := refused.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = refused.Process.Kill(); _ = refused.Wait() }()
+		rl := lineReader(refusedOut)
+		m2 := regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> 9999$`).FindStringSubmatch(nextLine(t, rl, 20*time.Second))
+		if m2 == nil {
+			t.Fatal("kubectl port-forward :9999 did not say where it listens")
+		}
+		go func() {
+			for range rl {
+			}
+		}()
+		if conn, err := net.DialTimeout("tcp", "127.0.0.1:"+m2[1], 5*time.Second); err == nil {
+			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(conn, "GET / HTTP/1.0\r\n\r\n")
+			b, _ := io.ReadAll(conn)
+			conn.Close()
+			if len(b) != 0 {
+				t.Errorf("port-forward to a closed port answered %q", b)
+			}
+		}
+		_ = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
+			return strings.Contains(refusedErr.String(), "connection refused"), nil
+		})
+		if !strings.Contains(refusedErr.String(), "connection refused") {
+			t.Errorf("kubectl port-forward to a closed port: want \"connection refused\" on stderr, got %q", refusedErr.String())
+		}
+		t.Logf("port-forward to a closed port: %s", strings.TrimSpace(refusedErr.String()))
+
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		log := stderr.String()
