@@ -46,16 +46,18 @@ func TestRegistryPulls(t *testing.T) {
 	good := reg.host + "/e2e/busybox:1"
 	other := reg.host + "/e2e/other:1"
 
-	secret := func(name, user, pass string) {
-		cfg, _ := json.Marshal(map[string]any{"auths": map[string]any{reg.host: map[string]string{
+	secret := func(name, server, user, pass string) {
+		cfg, _ := json.Marshal(map[string]any{"auths": map[string]any{server: map[string]string{
 			"username": user, "password": pass, "auth": base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}}})
 		if _, err := c.client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name},
 			Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{corev1.DockerConfigJsonKey: cfg}}, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	secret("right", reg.user, reg.pass)
-	secret("wrong", reg.user, "not-the-password")
+	secret("right", reg.host, reg.user, reg.pass)
+	secret("wrong", reg.host, reg.user, "not-the-password")
+	// docker login writes keys as URLs too.
+	secret("right-url", "http://"+reg.host+"/v2/", reg.user, reg.pass)
 	pod := func(name, img string, policy corev1.PullPolicy, secrets ...string) *corev1.Pod {
 		p := shPod(name, "echo pulled; exec sleep 3600")
 		p.Spec.Containers[0].Image = img
@@ -98,6 +100,20 @@ func TestRegistryPulls(t *testing.T) {
 		}
 	}
 
+	// Credentials are read again at each attempt: fixing the secret ends
+	// the back-off at the next retry.
+	s, err := c.client.CoreV1().Secrets(ns).Get(ctx, "wrong", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Data[corev1.DockerConfigJsonKey] = bytes.ReplaceAll(s.Data[corev1.DockerConfigJsonKey], []byte("not-the-password"), []byte(reg.pass))
+	s.Data[corev1.DockerConfigJsonKey] = bytes.ReplaceAll(s.Data[corev1.DockerConfigJsonKey],
+		[]byte(base64.StdEncoding.EncodeToString([]byte(reg.user+":not-the-password"))), []byte(base64.StdEncoding.EncodeToString([]byte(reg.user+":"+reg.pass))))
+	if _, err := c.client.CoreV1().Secrets(ns).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitPod(t, ns, "wrong", 90*time.Second, "Running once the secret is right", running)
+
 	p = c.waitPod(t, ns, "never", time.Minute, "ErrImageNeverPull", func(p *corev1.Pod) bool {
 		return len(p.Status.ContainerStatuses) > 0 && p.Status.ContainerStatuses[0].State.Waiting != nil &&
 			p.Status.ContainerStatuses[0].State.Waiting.Reason == "ErrImageNeverPull"
@@ -111,7 +127,7 @@ func TestRegistryPulls(t *testing.T) {
 
 	// Always: the image is present (pod good), yet the registry is asked.
 	before := reg.manifestRequests(t, "e2e/busybox")
-	c.create(t, ns, pod("always", good, corev1.PullAlways, "right"))
+	c.create(t, ns, pod("always", good, corev1.PullAlways, "right-url"))
 	c.waitPod(t, ns, "always", time.Minute, "Running", running)
 	if after := reg.manifestRequests(t, "e2e/busybox"); after <= before {
 		t.Errorf("pull policy Always: manifest requests %d before, %d after; want a new one", before, after)
