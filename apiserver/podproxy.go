@@ -183,6 +183,9 @@ func (r *LogREST) Get(ctx context.Context, name string, opts runtime.Object) (ru
 	if err := requireNode(pod); err != nil {
 		return nil, err
 	}
+	if err := neverRanError(pod, container, o.Previous); err != nil {
+		return nil, err
+	}
 	q := url.Values{}
 	setTrue := func(k string, v bool) {
 		if v {
@@ -219,6 +222,37 @@ func (r *LogREST) Get(ctx context.Context, name string, opts runtime.Object) (ru
 		ResponseChecker: genericrest.NewGenericHttpResponseChecker(corev1.Resource("pods/log"), name),
 		RedirectChecker: genericrest.PreventRedirects,
 	}, nil
+}
+
+// neverRanError is kubelet's answer for the logs of a container that has
+// never run because it cannot start (image pull failures, bad config): the
+// agent has no attempt and knows only the runtime's side, while the pod's
+// status holds the reason. Containers still being created, or that ran
+// before, are left to the agent.
+func neverRanError(pod *corev1.Pod, container string, previous bool) error {
+	if previous {
+		return nil
+	}
+	statuses := append(append([]corev1.ContainerStatus{}, pod.Status.InitContainerStatuses...), pod.Status.ContainerStatuses...)
+	for _, cs := range statuses {
+		if cs.Name != container {
+			continue
+		}
+		w := cs.State.Waiting
+		if w == nil || cs.ContainerID != "" || cs.LastTerminationState.Terminated != nil ||
+			w.Reason == "" || w.Reason == "ContainerCreating" || w.Reason == "PodInitializing" {
+			return nil
+		}
+		what := w.Reason
+		switch w.Reason {
+		case "ErrImagePull":
+			what = "image can't be pulled"
+		case "ImagePullBackOff":
+			what = "trying and failing to pull image"
+		}
+		return apierrors.NewBadRequest(fmt.Sprintf("container %q in pod %q is waiting to start: %s", container, pod.Name, what))
+	}
+	return nil
 }
 
 func validateLogOptions(o *corev1.PodLogOptions) error {

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"net/url"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +96,39 @@ func TestNodeAddress(t *testing.T) {
 	}
 	if got := nodeAddress(&corev1.Node{}); got != "" {
 		t.Errorf("got %q for a node without addresses", got)
+	}
+}
+
+func TestNeverRanError(t *testing.T) {
+	waiting := func(reason string) corev1.ContainerState {
+		return corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason}}
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Status: corev1.PodStatus{
+		InitContainerStatuses: []corev1.ContainerStatus{{Name: "init", State: waiting("ErrImagePull")}},
+		ContainerStatuses: []corev1.ContainerStatus{
+			{Name: "backoff", State: waiting("ImagePullBackOff")},
+			{Name: "never", State: waiting("ErrImageNeverPull")},
+			{Name: "creating", State: waiting("ContainerCreating")},
+			{Name: "crashed", State: waiting("CrashLoopBackOff"), ContainerID: "containerd://x",
+				LastTerminationState: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1}}},
+			{Name: "running", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}, ContainerID: "containerd://y"},
+		}}}
+	for name, want := range map[string]string{
+		"init":    `container "init" in pod "p" is waiting to start: image can't be pulled`,
+		"backoff": `container "backoff" in pod "p" is waiting to start: trying and failing to pull image`,
+		"never":   `container "never" in pod "p" is waiting to start: ErrImageNeverPull`,
+	} {
+		err := neverRanError(pod, name, false)
+		if !apierrors.IsBadRequest(err) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want 400 %q", name, err, want)
+		}
+		if err := neverRanError(pod, name, true); err != nil {
+			t.Errorf("%s --previous: left to the agent, got %v", name, err)
+		}
+	}
+	for _, name := range []string{"creating", "crashed", "running", "unknown"} {
+		if err := neverRanError(pod, name, false); err != nil {
+			t.Errorf("%s: left to the agent, got %v", name, err)
+		}
 	}
 }

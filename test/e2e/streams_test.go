@@ -57,7 +57,11 @@ func TestKubectlStreams(t *testing.T) {
 	// partial (P) records of at most 16 KiB in the CRI log.
 	longline := shPod("longline", "head -c 40000 /dev/zero | tr '\\0' x; echo; echo next; exec sleep 3600")
 	longline.Spec.TerminationGracePeriodSeconds = ptrInt64(1)
-	for _, p := range []*corev1.Pod{printer, follower, restarter, attachee, web, longline} {
+	// stuck: its container never starts (no such image, pull policy Never).
+	stuck := shPod("stuck", "true")
+	stuck.Spec.Containers[0].Image = "docker.io/corral-e2e/absent:1"
+	stuck.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
+	for _, p := range []*corev1.Pod{printer, follower, restarter, attachee, web, longline, stuck} {
 		c.create(t, ns, p)
 	}
 	for _, name := range []string{"printer", "follower", "attachee", "web"} {
@@ -210,6 +214,38 @@ func TestKubectlStreams(t *testing.T) {
 		out2, err := c.kubectl(t, "-n", ns, "exec", "printer", "-c", "nope", "--", "true")
 		if err == nil || !strings.Contains(out2, "container nope is not valid for pod printer") {
 			t.Errorf("kubectl exec -c nope: err=%v %q", err, out2)
+		}
+	})
+
+	// Errors as kubectl and kubelet word them (kubectl itself refuses
+	// completed pods).
+	t.Run("errors", func(t *testing.T) {
+		c.waitPod(t, ns, "follower", time.Minute, "Succeeded", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+		c.waitPod(t, ns, "stuck", time.Minute, "ErrImageNeverPull", func(p *corev1.Pod) bool {
+			return len(p.Status.ContainerStatuses) == 1 && p.Status.ContainerStatuses[0].State.Waiting != nil &&
+				p.Status.ContainerStatuses[0].State.Waiting.Reason == "ErrImageNeverPull"
+		})
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"exec", "follower", "--", "true"}, "cannot exec into a container in a completed pod; current phase is Succeeded"},
+			{[]string{"attach", "follower"}, "cannot attach a container in a completed pod; current phase is Succeeded"},
+			{[]string{"exec", "stuck", "--", "true"}, `container not found ("main")`},
+			{[]string{"logs", "stuck"}, `container "main" in pod "stuck" is waiting to start: ErrImageNeverPull`},
+		} {
+			for _, websockets := range []string{"true", "false"} {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				cmd := c.kubectlCmd(ctx, append([]string{"-n", ns}, tc.args...)...)
+				cmd.Env = append(os.Environ(), "KUBECTL_REMOTE_COMMAND_WEBSOCKETS="+websockets)
+				out, err := cmd.CombinedOutput()
+				cancel()
+				if err == nil || !strings.Contains(string(out), tc.want) {
+					t.Errorf("kubectl %s (websockets %s): want an error saying %q, got err=%v %q", strings.Join(tc.args, " "), websockets, tc.want, err, out)
+				} else {
+					t.Logf("kubectl %s (websockets %s): %s", strings.Join(tc.args, " "), websockets, strings.TrimSpace(string(out)))
+				}
+			}
 		}
 	})
 
