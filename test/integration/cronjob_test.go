@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"testing"
 	"time"
@@ -11,15 +10,12 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
-	restclient "k8s.io/client-go/rest"
 	clocktesting "k8s.io/utils/clock/testing"
 
-	"corral/agent"
 	"corral/test/testserver"
 )
 
@@ -45,7 +41,7 @@ func newCronEnv(t *testing.T) *cronEnv {
 	}
 	t.Cleanup(srv.Cleanup)
 	c := kubernetes.NewForConfigOrDie(srv.Config)
-	joinCronNodes(t, srv, "cron", 2)
+	joinSimulated(t, srv, "cron", 2, nil)
 	e := &cronEnv{t: t, clk: clk, c: c, ns: "cron"}
 	if _, err := c.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -97,30 +93,6 @@ func (e *cronEnv) dumpOnFailure() {
 			e.t.Logf("node %s ready %v taints %v", n.Name, rolloutNodeReady(&n), n.Spec.Taints)
 		}
 	}
-}
-
-// joinCronNodes runs count simulated nodes against srv until the test ends.
-func joinCronNodes(t *testing.T, srv *testserver.Server, name string, count int) {
-	t.Helper()
-	token, err := readFile(filepath.Join(srv.DataDir, "token"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := &restclient.Config{Host: srv.URL, BearerToken: string(trimNewline(token)), QPS: 500, Burst: 1000,
-		TLSClientConfig: restclient.TLSClientConfig{CAFile: filepath.Join(srv.DataDir, "tls", "ca.crt")}}
-	nodes, err := agent.SimulatedNodes{Count: count, Name: name, CPU: resource.MustParse("4"), Memory: resource.MustParse("8Gi"),
-		EphemeralStorage: resource.MustParse("20Gi"), Pods: 110, StartDelay: 50 * time.Millisecond, JobRunFor: 300 * time.Millisecond}.NodeConfigs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := agent.New(agent.Options{Client: kubernetes.NewForConfigOrDie(rc), Nodes: nodes, StatusInterval: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
 }
 
 // create makes the CronJob and waits until the controller has synced it

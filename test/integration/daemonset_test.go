@@ -4,60 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	restclient "k8s.io/client-go/rest"
 
-	"corral/agent"
 	"corral/controllers/history"
 )
-
-// startLabeledNodes joins count simulated nodes carrying lbl, so that a
-// test's DaemonSet (selecting lbl) ignores the other tests' nodes.
-func startLabeledNodes(t *testing.T, name string, count int, lbl map[string]string) func() {
-	t.Helper()
-	token, err := readToken()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := &restclient.Config{Host: shared.URL, BearerToken: token, QPS: 500, Burst: 1000,
-		TLSClientConfig: restclient.TLSClientConfig{CAFile: filepath.Join(shared.DataDir, "tls", "ca.crt")}}
-	nodes, err := agent.SimulatedNodes{Count: count, Name: name, Labels: lbl, CPU: resource.MustParse("4"), Memory: resource.MustParse("8Gi"),
-		EphemeralStorage: resource.MustParse("20Gi"), Pods: 110, StartDelay: 50 * time.Millisecond}.NodeConfigs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := agent.New(agent.Options{Client: kubernetes.NewForConfigOrDie(rc), Nodes: nodes, StatusInterval: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
 
 func waitNodesReady(t *testing.T, c kubernetes.Interface, names ...string) {
 	t.Helper()

@@ -33,17 +33,11 @@ func rolloutWaitFor(t *testing.T, what string, cond func(ctx context.Context) (b
 // sees a dead node that still looks Ready for a few seconds.
 func ownNodes(t *testing.T, c kubernetes.Interface, prefix string, count int) []string {
 	t.Helper()
-	stop := startSimulatedNodes(t, prefix, count)
+	startSimulatedNodes(t, prefix, count)
 	var names []string
 	for i := 0; i < count; i++ {
 		names = append(names, fmt.Sprintf("%s-%d", prefix, i))
 	}
-	t.Cleanup(func() {
-		stop()
-		for _, n := range names {
-			_ = c.CoreV1().Nodes().Delete(context.Background(), n, metav1.DeleteOptions{})
-		}
-	})
 	rolloutWaitFor(t, fmt.Sprintf("nodes %v ready", names), func(ctx context.Context) (bool, error) {
 		for _, name := range names {
 			n, err := c.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})

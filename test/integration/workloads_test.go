@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -12,45 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	restclient "k8s.io/client-go/rest"
-
-	"corral/agent"
 )
-
-// startSimulatedNodes joins count simulated nodes named name-i to the
-// shared server with the join token, as `corral agent --simulate` does.
-// The returned function stops them (as a dead machine: no goodbye).
-func startSimulatedNodes(t *testing.T, name string, count int) func() {
-	t.Helper()
-	token, err := readToken()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := &restclient.Config{Host: shared.URL, BearerToken: token, QPS: 500, Burst: 1000,
-		TLSClientConfig: restclient.TLSClientConfig{CAFile: filepath.Join(shared.DataDir, "tls", "ca.crt")}}
-	nodes, err := agent.SimulatedNodes{Count: count, Name: name, CPU: resource.MustParse("4"), Memory: resource.MustParse("8Gi"),
-		EphemeralStorage: resource.MustParse("20Gi"), Pods: 110, StartDelay: 50 * time.Millisecond, JobRunFor: 300 * time.Millisecond}.NodeConfigs()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := agent.New(agent.Options{Client: kubernetes.NewForConfigOrDie(rc), Nodes: nodes, StatusInterval: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-done
-		}
-	}
-	t.Cleanup(stop)
-	return stop
-}
 
 func readToken() (string, error) {
 	data, err := readFile(filepath.Join(shared.DataDir, "token"))
@@ -76,8 +37,11 @@ func podsOn(ctx context.Context, c kubernetes.Interface, ns, selector string) (r
 // replaced on the others.
 func TestWorkloadsOnSimulatedNodes(t *testing.T) {
 	c := clientset(t)
-	startSimulatedNodes(t, "wl", 3)
-	killVictim := startSimulatedNodes(t, "wl-victim", 1)
+	// Its own nodes, selected by label: other tests' nodes may still be
+	// registered while they shut down.
+	lbl := map[string]string{"corral.test/workloads": "true"}
+	startLabeledNodes(t, "wl", 3, lbl)
+	killVictim := startLabeledNodes(t, "wl-victim", 1, lbl)
 	ns := newNamespace(t, "workloads")
 	dumpRolloutOnFailure(t, c, ns)
 	// All four nodes must be Ready before the pods are placed, or a slow
@@ -102,7 +66,7 @@ func TestWorkloadsOnSimulatedNodes(t *testing.T) {
 		Replicas: &replicas,
 		Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
 		Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "web"}},
-			Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox:1.36",
+			Spec: corev1.PodSpec{NodeSelector: lbl, Containers: []corev1.Container{{Name: "c", Image: "busybox:1.36",
 				Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")}}}}}},
 	}}
 	if _, err := c.AppsV1().Deployments(ns).Create(context.Background(), d, metav1.CreateOptions{}); err != nil {
@@ -136,7 +100,7 @@ func TestWorkloadsOnSimulatedNodes(t *testing.T) {
 	// A Job runs to completion on the simulated runtime.
 	completions := int32(3)
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "batch"}, Spec: batchv1.JobSpec{Completions: &completions,
-		Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+		Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, NodeSelector: lbl,
 			Containers: []corev1.Container{{Name: "c", Image: "busybox:1.36"}}}}}}
 	if _, err := c.BatchV1().Jobs(ns).Create(context.Background(), job, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
