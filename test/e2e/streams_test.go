@@ -61,7 +61,13 @@ func TestKubectlStreams(t *testing.T) {
 	stuck := shPod("stuck", "true")
 	stuck.Spec.Containers[0].Image = "docker.io/corral-e2e/absent:1"
 	stuck.Spec.Containers[0].ImagePullPolicy = corev1.PullNever
-	for _, p := range []*corev1.Pod{printer, follower, restarter, attachee, web, longline, stuck} {
+	// rotator: once told, 12 MB of log (over the agent's 10 MiB rotation
+	// size), then a numbered tick every 100 ms.
+	rotator := shPod("rotator", "while [ ! -f /tmp/go ]; do usleep 100000; done; "+
+		`awk 'BEGIN { s = sprintf("%1000s", ""); for (i = 0; i < 12000; i++) print "bulk " i s }'; `+
+		"i=0; while true; do echo tick $i; i=$((i+1)); usleep 100000; done")
+	rotator.Spec.TerminationGracePeriodSeconds = ptrInt64(1)
+	for _, p := range []*corev1.Pod{printer, follower, restarter, attachee, web, longline, stuck, rotator} {
 		c.create(t, ns, p)
 	}
 	for _, name := range []string{"printer", "follower", "attachee", "web"} {
@@ -293,6 +299,84 @@ func TestKubectlStreams(t *testing.T) {
 		}
 		if out := c.mustKubectl(t, "-n", ns, "logs", "longline", "--tail=1"); out != "next\n" {
 			t.Errorf("kubectl logs --tail=1 after a long line: %q", out)
+		}
+	})
+
+	// Rotation by size (the agent's housekeeping, every 10 s) under a
+	// follower: kubectl logs -f goes on into the new file.
+	t.Run("logs-rotation", func(t *testing.T) {
+		c.waitPod(t, ns, "rotator", time.Minute, "Running", running)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := c.kubectlCmd(ctx, "-n", ns, "logs", "-f", "rotator")
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		lines := lineReader(stdout)
+		c.mustKubectl(t, "-n", ns, "exec", "rotator", "--", "touch", "/tmp/go")
+		pattern := filepath.Join(c.dir, "agent", "pods", "logs", ns+"_rotator_*", "main", "0.log.*")
+		start := time.Now()
+		bulk, lastTick, tickAtRotation, rotatedAt := 0, -1, -1, time.Duration(0)
+		for {
+			l, ok := tryLine(lines, 30*time.Second)
+			if !ok {
+				t.Fatalf("kubectl logs -f stopped: %d bulk lines, last tick %d, rotated after %s (stderr %q)", bulk, lastTick, rotatedAt, stderr.String())
+			}
+			var n int
+			switch {
+			case strings.HasPrefix(l, "bulk "):
+				if _, err := fmt.Sscanf(l, "bulk %d", &n); err != nil || n != bulk {
+					t.Fatalf("bulk line %d missing or out of order: %.40q", bulk, l)
+				}
+				bulk++
+			case strings.HasPrefix(l, "tick "):
+				if _, err := fmt.Sscanf(l, "tick %d", &n); err != nil || n != lastTick+1 {
+					t.Fatalf("after tick %d: %q", lastTick, l)
+				}
+				lastTick = n
+			default:
+				t.Fatalf("unexpected line %.60q", l)
+			}
+			if rotatedAt == 0 {
+				if m, _ := filepath.Glob(pattern); len(m) > 0 {
+					rotatedAt = time.Since(start)
+					// The rotated file is complete once the runtime
+					// reopened its log; its last tick is the bound.
+					time.Sleep(500 * time.Millisecond)
+					b, err := os.ReadFile(m[0])
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, line := range strings.Split(string(b), "\n") {
+						var n int
+						if i := strings.Index(line, " F tick "); i > 0 {
+							if _, err := fmt.Sscanf(line[i:], " F tick %d", &n); err == nil && n > tickAtRotation {
+								tickAtRotation = n
+							}
+						}
+					}
+					t.Logf("rotated after %s into %s, whose last tick is %d; following at bulk %d, tick %d",
+						rotatedAt.Round(100*time.Millisecond), filepath.Base(m[0]), tickAtRotation, bulk, lastTick)
+				}
+			}
+			// Done: five ticks read that only the new file holds.
+			if rotatedAt > 0 && lastTick >= tickAtRotation+5 {
+				break
+			}
+		}
+		if bulk != 12000 {
+			t.Errorf("followed %d bulk lines, want 12000", bulk)
+		}
+		// Without -f, kubectl logs shows the current file, as kubelet.
+		if out := c.mustKubectl(t, "-n", ns, "logs", "rotator", "--tail=1"); !strings.HasPrefix(out, "tick ") {
+			t.Errorf("kubectl logs --tail=1 after rotation: %.60q", out)
 		}
 	})
 
