@@ -269,7 +269,20 @@ func TestMultiNode(t *testing.T) {
 
 	// A Deployment of 4 spread by topology over the two nodes.
 	manifest := filepath.Join(c.dir, "spread.yaml")
-	writeFile(t, manifest, fmt.Sprintf(`apiVersion: apps/v1
+	// Its projected volume makes the agents read a ConfigMap and a Secret
+	// with the join token's credentials. (No serviceAccountToken source:
+	// the API server does not serve serviceaccounts/token yet.)
+	writeFile(t, manifest, fmt.Sprintf(`apiVersion: v1
+kind: ConfigMap
+metadata: {name: mn-config, namespace: default}
+data: {greeting: hi-from-configmap}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: mn-secret, namespace: default}
+stringData: {password: hi-from-secret}
+---
+apiVersion: apps/v1
 kind: Deployment
 metadata: {name: spread, namespace: default}
 spec:
@@ -285,7 +298,14 @@ spec:
       - name: main
         image: %s
         imagePullPolicy: Never
-        command: ["sh", "-c", "echo hello from $(hostname); exec sleep 3600"]
+        command: ["sh", "-c", "echo hello from $(hostname) $(cat /vol/greeting) $(cat /vol/password); exec sleep 3600"]
+        volumeMounts: [{name: vol, mountPath: /vol}]
+      volumes:
+      - name: vol
+        projected:
+          sources:
+          - configMap: {name: mn-config}
+          - secret: {name: mn-secret}
 `, busybox))
 	c.kubectl(t, "apply", "-f", manifest)
 	var pods []corev1.Pod
@@ -338,7 +358,7 @@ spec:
 	// logs and exec of a pod on node 2 go API server -> agent in its netns.
 	on2 := byNode["mn-node2"]
 	p := on2[0]
-	if out := c.kubectl(t, "logs", p.Name); !strings.Contains(out, "hello from "+p.Name) {
+	if out := c.kubectl(t, "logs", p.Name); !strings.Contains(out, "hello from "+p.Name+" hi-from-configmap hi-from-secret") {
 		t.Errorf("kubectl logs %s: %q", p.Name, out)
 	}
 	if out := c.kubectl(t, "exec", p.Name, "--", "sh", "-c", "echo exec-$((6*7)) $(hostname)"); strings.TrimSpace(out) != "exec-42 "+p.Name {
