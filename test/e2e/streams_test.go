@@ -540,6 +540,44 @@ func TestKubectlStreams(t *testing.T) {
 		}
 	})
 
+	// Other kubectl releases: 1.27 and 1.28 speak SPDY only, later ones
+	// try WebSocket first (port-forward from 1.30).
+	t.Run("kubectl-versions", func(t *testing.T) {
+		for minor := 27; minor <= 33; minor++ {
+			bin := fmt.Sprintf("/usr/lib/google-cloud-sdk/bin/kubectl.1.%d", minor)
+			if !exists(bin) {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			cmd := exec.CommandContext(ctx, bin, "--kubeconfig", c.kubeconfig, "-n", ns, "exec", "-i", "printer", "-c", "main", "--", "sh", "-c", "cat; exit 5")
+			cmd.Stdin = strings.NewReader("from 1." + fmt.Sprint(minor) + "\n")
+			out, err := cmd.Output()
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 || string(out) != "from 1."+fmt.Sprint(minor)+"\n" {
+				t.Errorf("kubectl 1.%d exec -i: err=%v, output %q", minor, err, out)
+			}
+			if minor == 27 || minor == 33 {
+				pf := exec.CommandContext(ctx, bin, "--kubeconfig", c.kubeconfig, "-n", ns, "port-forward", "--address", "127.0.0.1", "pod/web", ":8080")
+				pfOut, err := pf.StdoutPipe()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := pf.Start(); err != nil {
+					t.Fatal(err)
+				}
+				lines := lineReader(pfOut)
+				m := regexp.MustCompile(`^Forwarding from 127\.0\.0\.1:(\d+) -> 8080$`).FindStringSubmatch(nextLine(t, lines, 20*time.Second))
+				if m == nil {
+					t.Errorf("kubectl 1.%d port-forward did not say where it listens", minor)
+				} else if body := httpGet(t, "http://127.0.0.1:"+m[1]+"/index.html"); body != "hello through the tunnel\n" {
+					t.Errorf("kubectl 1.%d port-forward: GET gave %q", minor, body)
+				}
+				_ = pf.Process.Kill()
+				_ = pf.Wait()
+			}
+			cancel()
+		}
+	})
+
 	// Which protocol kubectl used: it tries WebSocket first and says so
 	// at -v=7 when it falls back to SPDY.
 	t.Run("protocol", func(t *testing.T) {
