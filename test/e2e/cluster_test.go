@@ -104,7 +104,7 @@ func startCluster(opts clusterOptions) (*cluster, error) {
 	if err := c.startServer(); err != nil {
 		return nil, err
 	}
-	if err := c.waitNodeReady(2 * time.Minute); err != nil {
+	if err := c.waitNodeReady(time.Time{}, 2*time.Minute); err != nil {
 		c.stop()
 		return nil, err
 	}
@@ -112,20 +112,23 @@ func startCluster(opts clusterOptions) (*cluster, error) {
 }
 
 // startServer starts the server process (again) on the cluster's data
-// directory; its output is appended to server.log.
-func (c *cluster) startServer() error {
+// directory, with extra flags if given; its output is appended to
+// server.log.
+func (c *cluster) startServer(extra ...string) error {
 	var err error
 	if c.log, err = os.OpenFile(filepath.Join(c.dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err != nil {
 		return err
 	}
-	c.cmd = exec.Command(binary, c.args...)
+	c.cmd = exec.Command(binary, append(append([]string(nil), c.args...), extra...)...)
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	return c.cmd.Start()
 }
 
-// waitNodeReady waits until the node has its pod CIDR and is Ready.
-func (c *cluster) waitNodeReady(timeout time.Duration) error {
+// waitNodeReady waits until the node has its pod CIDR and is Ready, with
+// a heartbeat at or after since (a restarted agent's, not the last one
+// its predecessor posted).
+func (c *cluster) waitNodeReady(since time.Time, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
@@ -143,7 +146,7 @@ func (c *cluster) waitNodeReady(timeout time.Duration) error {
 			return false, nil
 		}
 		for _, cond := range n.Status.Conditions {
-			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue && !cond.LastHeartbeatTime.Time.Before(since.Truncate(time.Second)) {
 				return true, nil
 			}
 		}
