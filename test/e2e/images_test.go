@@ -173,6 +173,14 @@ func TestImageImport(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "imported "+path) {
 		t.Fatalf("corral image import: %v\n%s", err, out)
 	}
+	// A file that is no image tarball: an error, and nothing listed.
+	junk := filepath.Join(t.TempDir(), "junk.tar")
+	writeFile(t, junk, "not a tarball")
+	if out, err := exec.Command(binary, "image", "import", "--data-dir", agentDir, junk).CombinedOutput(); err == nil {
+		t.Errorf("corral image import of junk succeeded: %s", out)
+	} else {
+		t.Logf("corral image import of junk: %v: %s", err, strings.TrimSpace(string(out)))
+	}
 	if !imageListed(t, agentDir, imported) {
 		t.Fatalf("corral image ls does not list %s after the import", imported)
 	}
