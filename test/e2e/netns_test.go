@@ -12,16 +12,18 @@ import (
 	"time"
 )
 
-// The multi-node test's private ranges, used by no other test: the
-// machines' LAN (a host bridge and one network namespace per node) and the
-// cluster's pod and service ranges.
+// The multi-node test's private ranges, used by no other test (the shared
+// cluster has 10.244/16 and 10.245/16, the restart test 10.247/16 and
+// 10.248/16, agent/runtime/cri 10.250/16): the machines' LAN (a host
+// bridge and one network namespace per node) and the cluster's pod and
+// service ranges.
 const (
 	lanBridge       = "corralmn0"
 	lanHostIP       = "10.246.0.1"
 	lanPrefix       = "/24"
 	lanNodeIPFormat = "10.246.0.%d" // 10 + node number
-	mnClusterCIDR   = "10.247.0.0/16"
-	mnServiceCIDR   = "10.248.0.0/16"
+	mnClusterCIDR   = "10.251.0.0/16"
+	mnServiceCIDR   = "10.252.0.0/16"
 )
 
 // lan is a host bridge with one network namespace per extra machine, each
