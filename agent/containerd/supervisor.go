@@ -104,7 +104,7 @@ func (s *Supervisor) Start(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	proc, err := s.run(ctx, conn)
+	proc, err := s.start(ctx, conn)
 	if err != nil {
 		conn.Close()
 		return "", err
@@ -160,6 +160,31 @@ func (s *Supervisor) defaults() error {
 	return nil
 }
 
+// startAttempts bounds how often the first start is tried when containerd
+// dies while starting (killed, or a leftover still holding its files): a
+// config it rejects fails every time and should be reported soon.
+const startAttempts = 3
+
+// errExited says containerd exited before its CRI service answered.
+var errExited = errors.New("containerd exited during start-up")
+
+// start runs containerd for the first time, trying again after
+// BackoffInitial when it dies during start-up.
+func (s *Supervisor) start(ctx context.Context, conn *grpc.ClientConn) (*process, error) {
+	for attempt := 1; ; attempt++ {
+		p, err := s.run(ctx, conn)
+		if err == nil || attempt == startAttempts || ctx.Err() != nil || !errors.Is(err, errExited) {
+			return p, err
+		}
+		klog.Background().Error(err, "starting containerd; trying again", "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-s.Clock.After(s.BackoffInitial):
+		}
+	}
+}
+
 // run starts the daemon and waits until the CRI Version RPC answers.
 func (s *Supervisor) run(ctx context.Context, conn *grpc.ClientConn) (*process, error) {
 	log, err := os.OpenFile(s.paths.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -209,7 +234,7 @@ func (s *Supervisor) waitReady(ctx context.Context, conn *grpc.ClientConn, p *pr
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-p.exited:
-			return fmt.Errorf("containerd exited during start-up (%v); see %s", p.err, s.paths.Log)
+			return fmt.Errorf("%w (%v); see %s", errExited, p.err, s.paths.Log)
 		case <-s.Clock.After(100 * time.Millisecond):
 		}
 		if s.Clock.Now().After(deadline) {

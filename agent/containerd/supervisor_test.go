@@ -128,3 +128,36 @@ func TestSupervisorRealContainerd(t *testing.T) {
 		t.Fatal("containerd still running after Done")
 	}
 }
+
+// TestStartRetriesWhenContainerdDies: a containerd that dies while
+// starting (here: the first two runs exit at once) is started again.
+func TestStartRetriesWhenContainerdDies(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := os.Stat("/usr/bin/containerd"); err != nil {
+		t.Skip("no /usr/bin/containerd")
+	}
+	dir, err := os.MkdirTemp("", "ctrd-retry-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	wrapper := dir + "/containerd-flaky"
+	script := "#!/bin/sh\necho run >> " + dir + "/runs\n[ $(wc -l < " + dir + "/runs) -le 2 ] && exit 1\nexec /usr/bin/containerd \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Supervisor{DataDir: dir, Binary: wrapper, SandboxImage: "corral.invalid/pause:1", BackoffInitial: 50 * time.Millisecond}
+	if _, err := s.Start(ctx); err != nil {
+		cancel()
+		t.Fatalf("Start after two failed runs: %v", err)
+	}
+	cancel()
+	<-s.Done()
+	b, _ := os.ReadFile(dir + "/runs")
+	if n := strings.Count(string(b), "run"); n != 3 {
+		t.Fatalf("containerd was run %d times, want 3", n)
+	}
+}
