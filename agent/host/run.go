@@ -28,6 +28,7 @@ import (
 	"corral/agent/runtime"
 	"corral/agent/runtime/cri"
 	"corral/agent/server"
+	"corral/agent/stats"
 	"corral/agent/volume"
 )
 
@@ -111,7 +112,9 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("%s: no certificates", cfg.ClientCAFile)
 		}
 	}
+	sampler := stats.NewSampler(stats.Options{NodeName: cfg.NodeName, Source: rt, Clock: clk})
 	srv := &server.Server{Streamer: rt, ClientCA: pool, BindAddress: net.ParseIP(cfg.BindAddress), Port: cfg.AgentPort,
+		Summary: sampler, Metrics: stats.MetricsHandler(stats.NewRegistry(sampler)),
 		Pods: server.PodLookupFunc(func(ctx context.Context, namespace, name string) (*runtime.PodStatus, error) {
 			return a.RuntimePod(ctx, cfg.NodeName, namespace, name)
 		})}
@@ -132,6 +135,7 @@ func Run(ctx context.Context, cfg Config) error {
 	start(func() error { return srv.Run(ctx) })
 	start(func() error { return a.Run(ctx) })
 	start(func() error { housekeeping(ctx, rt, importer, importDir); return nil })
+	start(func() error { sampler.Run(ctx); return nil })
 	logger.Info("node agent started", "endpoint", endpoint, "nodeIP", cfg.NodeIP, "agentPort", cfg.AgentPort)
 	select {
 	case <-ctx.Done():

@@ -54,6 +54,9 @@ type Server struct {
 	Clock clock.Clock
 	// LogPollInterval is how often followed logs are checked (default 100ms).
 	LogPollInterval time.Duration
+	// Summary serves GET /stats/summary and Metrics GET /metrics
+	// (agent/stats); nil leaves the route out.
+	Summary, Metrics http.Handler
 }
 
 // Run listens on BindAddress:Port and serves until ctx ends.
@@ -139,6 +142,12 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/exec/{namespace}/{pod}/{container}", s.authenticated(s.serveExec))
 	mux.Handle("/attach/{namespace}/{pod}/{container}", s.authenticated(s.serveAttach))
 	mux.Handle("/portForward/{namespace}/{pod}", s.authenticated(s.servePortForward))
+	if s.Summary != nil {
+		mux.Handle("GET /stats/summary", s.authenticated(s.Summary.ServeHTTP))
+	}
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.authenticated(s.Metrics.ServeHTTP))
+	}
 	return mux
 }
 
