@@ -81,6 +81,11 @@ func New(cfg Config) (*Server, error) {
 	gc.FeatureGate = utilfeature.DefaultFeatureGate
 	gc.ExternalAddress = fmt.Sprintf("%s:%d", cfg.AdvertiseAddress, cfg.Port)
 	gc.PublicAddress = cfg.AdvertiseAddress
+	// On shutdown, close what is still open (watches, agent streams) 2 s
+	// after the short requests have drained, instead of waiting out
+	// RequestTimeout (60 s) for every connection that holds a watch:
+	// remote agents and `kubectl get -w` always do.
+	gc.ShutdownSendRetryAfter = true
 	// Streams to node agents last as long as the client wants, as watches do.
 	gc.LongRunningFunc = genericfilters.BasicLongRunningRequestCheck(sets.NewString("watch"), sets.NewString("log", "exec", "attach", "portforward"))
 
