@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -446,6 +447,26 @@ func TestKubectlStreams(t *testing.T) {
 			body := httpGet(t, "http://"+net.JoinHostPort("127.0.0.1", m[1])+"/index.html")
 			if body != "hello through the tunnel\n" {
 				t.Fatalf("GET %d through port-forward: %q (stderr %q)", i, body, stderr.String())
+			}
+		}
+		// Five at once: one stream pair each in the same connection.
+		bodies := make(chan string, 5)
+		for i := 0; i < 5; i++ {
+			go func() {
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://127.0.0.1:"+m[1]+"/index.html", nil)
+				resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Do(req)
+				if err != nil {
+					bodies <- err.Error()
+					return
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				bodies <- string(b)
+			}()
+		}
+		for i := 0; i < 5; i++ {
+			if b := <-bodies; b != "hello through the tunnel\n" {
+				t.Errorf("concurrent GET through port-forward: %q", b)
 			}
 		}
 		// A port nothing listens on: the error reaches kubectl, and the
