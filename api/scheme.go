@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 
 	"corral/api/defaults"
 )
@@ -41,6 +42,8 @@ var groupInstallers = []func(*runtime.Scheme) error{
 	autoscalingv1.AddToScheme, autoscalingv2.AddToScheme, policyv1.AddToScheme,
 	rbacv1.AddToScheme, schedulingv1.AddToScheme, storagev1.AddToScheme,
 	eventsv1.AddToScheme, authorizationv1.AddToScheme, authenticationv1.AddToScheme,
+	// metrics.k8s.io is served from the agents' stats, never stored (apiserver/metrics.go).
+	metricsv1beta1.AddToScheme,
 }
 
 // internalVersionOf names, per group, the external version whose Go types

@@ -77,11 +77,15 @@ func buildGroups(getter generic.RESTOptionsGetter, allocs *serviceAllocations, t
 			versionMap[path] = s
 		}
 	}
-	out := make([]*genericapiserver.APIGroupInfo, 0, len(order))
+	out := make([]*genericapiserver.APIGroupInfo, 0, len(order)+1)
 	for _, g := range order {
 		out = append(out, infos[g])
 	}
-	return out, nil
+	metrics, err := metricsGroup(stores, agentCert)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, metrics), nil
 }
 
 // resourceStorage builds the main storage and the subresources of one resource.

@@ -49,6 +49,8 @@ INPUTS=(
   k8s.io/api/events/v1
   k8s.io/api/authorization/v1
   k8s.io/api/authentication/v1
+  # metrics.k8s.io, served from the node agents' stats (apiserver/metrics*.go).
+  k8s.io/metrics/pkg/apis/metrics/v1beta1
 )
 
 mkdir -p "${OUT_DIR}"
