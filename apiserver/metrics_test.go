@@ -84,7 +84,7 @@ func TestPodMetricsConversion(t *testing.T) {
 		containers []stats.ContainerStats
 		ok         bool
 	}{
-		{name: "two containers", ok: true, containers: []stats.ContainerStats{full("app", t1, 250_000_000, 10 << 20), full("side", t2, 0, 1 << 20)}},
+		{name: "two containers", ok: true, containers: []stats.ContainerStats{full("app", t1, 250_000_000, 10<<20), full("side", t2, 0, 1<<20)}},
 		{name: "one container without a rate", containers: []stats.ContainerStats{full("app", t1, 1, 1),
 			{Name: "new", CPU: cpuStats(t1, nil, 0), Memory: memStats(1)}}},
 		{name: "one container without memory", containers: []stats.ContainerStats{{Name: "app", CPU: cpuStats(t1, u64p(1), time.Second)}}},
