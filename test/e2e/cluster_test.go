@@ -168,11 +168,19 @@ func (c *cluster) logTail() string {
 }
 
 // stop deletes what the tests left, stops the server (which stops its
-// containerd), then removes what outlives them: shims, mounts, the bridge.
+// containerd), then removes what outlives them: containerd and shims, the
+// containers of pods the agent could not remove in time (killing a shim
+// does not kill its containers) and their pod cgroups, mounts, the bridge.
 func (c *cluster) stop() {
 	c.stopOnce.Do(func() {
+		var uids []string
 		if c.client != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if pods, err := c.client.CoreV1().Pods("").List(ctx, metav1.ListOptions{}); err == nil {
+				for _, p := range pods.Items {
+					uids = append(uids, string(p.UID))
+				}
+			}
 			nss, _ := c.client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: "corral-e2e=true"})
 			for _, ns := range nss.Items {
 				_ = c.client.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{})
@@ -194,7 +202,8 @@ func (c *cluster) stop() {
 				<-done
 			}
 		}
-		killShims(c.dir)
+		killMentioning(c.dir)
+		removePodCgroups(uids)
 		_ = exec.Command("ip", "link", "del", c.opts.bridge).Run()
 		unmountUnder(c.dir)
 		if os.Getenv("CORRAL_E2E_KEEP") == "" {
@@ -203,35 +212,9 @@ func (c *cluster) stop() {
 	})
 }
 
-// killShims kills containerd shims (and so their containers) started by
-// this cluster's containerd: their command line names its socket.
-func killShims(dir string) {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !bytes.Contains(cmdline, []byte("containerd-shim")) || !bytes.Contains(cmdline, []byte(dir)) {
-			continue
-		}
-		var pid int
-		if _, err := fmt.Sscan(e.Name(), &pid); err == nil {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-}
-
 // unmountUnder lazily unmounts everything mounted below dir, deepest first.
 func unmountUnder(dir string) {
-	b, err := os.ReadFile("/proc/self/mounts")
-	if err != nil {
-		return
-	}
-	var targets []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
-			targets = append(targets, f[1])
-		}
-	}
+	targets := mountsUnder(dir)
 	for i := len(targets) - 1; i >= 0; i-- {
 		_ = syscall.Unmount(targets[i], syscall.MNT_DETACH)
 	}
