@@ -146,17 +146,24 @@ func TestKubectlTop(t *testing.T) {
 	}
 }
 
-// parseTop reads kubectl top's rows (no headers) into name → [millicores, MiB].
+// parseTop reads kubectl top's rows (no headers; pods: NAME CPU MEMORY,
+// nodes: NAME CPU CPU% MEMORY MEMORY%) into name → [millicores, MiB].
 func parseTop(out string) map[string][2]int64 {
 	rows := map[string][2]int64{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 3 || !strings.HasSuffix(f[1], "m") || !strings.HasSuffix(f[2], "Mi") {
+		if len(f) < 3 {
 			continue
 		}
-		cpu, err1 := strconv.ParseInt(strings.TrimSuffix(f[1], "m"), 10, 64)
-		mem, err2 := strconv.ParseInt(strings.TrimSuffix(f[2], "Mi"), 10, 64)
-		if err1 == nil && err2 == nil {
+		cpu, mem := int64(-1), int64(-1)
+		for _, v := range f[1:] {
+			if n, err := strconv.ParseInt(strings.TrimSuffix(v, "Mi"), 10, 64); err == nil && strings.HasSuffix(v, "Mi") && mem < 0 {
+				mem = n
+			} else if n, err := strconv.ParseInt(strings.TrimSuffix(v, "m"), 10, 64); err == nil && strings.HasSuffix(v, "m") && cpu < 0 {
+				cpu = n
+			}
+		}
+		if cpu >= 0 && mem >= 0 {
 			rows[f[0]] = [2]int64{cpu, mem}
 		}
 	}
