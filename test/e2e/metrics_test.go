@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 	metricsv1beta1 "k8s.io/metrics/pkg/apis/metrics/v1beta1"
 )
 
@@ -96,6 +97,20 @@ func TestKubectlTop(t *testing.T) {
 	}
 	if out := c.mustKubectl(t, "get", "nodes.metrics.k8s.io"); !strings.Contains(out, c.nodeName) || !strings.Contains(out, "WINDOW") {
 		t.Errorf("kubectl get nodes.metrics.k8s.io:\n%s", out)
+	}
+
+	// Which source the pods' own figures come from: containerd 1.6's
+	// ListPodSandboxStats, or (when it fails) the containers' sums.
+	if rt, done, err := c.criClient(); err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		resp, err := rt.ListPodSandboxStats(ctx, &runtimeapi.ListPodSandboxStatsRequest{})
+		cancel()
+		done()
+		if err != nil {
+			t.Logf("ListPodSandboxStats: %v (pod figures are the containers' sums)", err)
+		} else {
+			t.Logf("ListPodSandboxStats: %d sandboxes, first %v", len(resp.Stats), resp.Stats[0].GetLinux().GetCpu())
+		}
 	}
 
 	// The agent's /metrics, with a client certificate of the cluster CA
