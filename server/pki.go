@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -36,6 +37,11 @@ func (p pki) AdminKey() string    { return p.path("admin.key") }
 // node agents (as kube-apiserver's --kubelet-client-certificate).
 func (p pki) AgentClientCert() string { return p.path("apiserver-agent-client.crt") }
 func (p pki) AgentClientKey() string  { return p.path("apiserver-agent-client.key") }
+
+// ServiceAccountKey is the RSA key that signs service account tokens
+// (kube-apiserver's --service-account-signing-key-file); it is made on
+// first start and kept, so tokens stay valid across restarts.
+func (p pki) ServiceAccountKey() string { return p.path("service-account.key") }
 
 // ensure creates what is missing: the CA on first start, then a serving
 // certificate for the given names and addresses (renewed when they change)
@@ -77,7 +83,21 @@ func (p pki) ensure(dnsNames []string, ips []net.IP) error {
 			return err
 		}
 	}
-	return nil
+	return p.ensureServiceAccountKey()
+}
+
+// ensureServiceAccountKey creates the token signing key when missing. RSA
+// (RS256), as upstream's default, because every JWT verifier knows it.
+func (p pki) ensureServiceAccountKey() error {
+	if _, err := os.Stat(p.ServiceAccountKey()); err == nil || !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	der := x509.MarshalPKCS1PrivateKey(key)
+	return writeFileAtomic(p.ServiceAccountKey(), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: der}), 0o600)
 }
 
 func (p pki) loadOrCreateCA() (*x509.Certificate, crypto.Signer, error) {

@@ -174,7 +174,7 @@ func Run(ctx context.Context, cfg Config) error {
 		ServingCertFile: certs.ServingCert(), ServingKeyFile: certs.ServingKey(), ClientCAFile: certs.CACert(),
 		AgentClientCertFile: certs.AgentClientCert(), AgentClientKeyFile: certs.AgentClientKey(),
 		EtcdEndpoints: endpoints, EtcdCAFile: cfg.DatastoreCAFile, EtcdCertFile: cfg.DatastoreCertFile, EtcdKeyFile: cfg.DatastoreKeyFile,
-		JoinToken: token, ServiceCIDR: serviceCIDR, NodePortBase: portBase, NodePortSize: portSize,
+		JoinToken: token, ServiceAccountKeyFile: certs.ServiceAccountKey(), ServiceCIDR: serviceCIDR, NodePortBase: portBase, NodePortSize: portSize,
 		AdvertiseAddress: advertise, Version: cfg.Version,
 	})
 	if err != nil {
@@ -190,11 +190,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := writeKubeconfig(KubeconfigPath(cfg.DataDir), server, certs); err != nil {
 		return err
 	}
+	rootCA, err := os.ReadFile(certs.CACert())
+	if err != nil {
+		return err
+	}
 	if !cfg.DisableControllers {
 		srv.Generic.AddPostStartHookOrDie("corral-controllers", func(hookCtx genericapiserver.PostStartHookContext) error {
 			go func() {
 				if err := manager.Run(hookCtx, hookCtx.LoopbackClientConfig, manager.Options{ClusterCIDR: clusterCIDR, CronJobClock: cfg.CronJobClock,
-					LocalPathRoot: localStoragePath(cfg)}); err != nil {
+					LocalPathRoot: localStoragePath(cfg), RootCA: rootCA}); err != nil {
 					klog.ErrorS(err, "controller manager")
 				}
 			}()
