@@ -33,6 +33,7 @@ import (
 	"corral/controllers/nodelifecycle"
 	"corral/controllers/podgc"
 	"corral/controllers/replicaset"
+	"corral/controllers/rootcacert"
 	"corral/controllers/serviceaccount"
 	"corral/controllers/statefulset"
 )
@@ -61,6 +62,17 @@ var starters = []starter{
 	}},
 	{"serviceaccount", func(ctx context.Context, c Clients) error {
 		ctrl := serviceaccount.NewController(c.Kube, c.Informers.Core().V1().Namespaces(), c.Informers.Core().V1().ServiceAccounts())
+		go ctrl.Run(ctx, 1)
+		return nil
+	}},
+	{"root-ca-cert-publisher", func(ctx context.Context, c Clients) error {
+		if len(c.Options.RootCA) == 0 {
+			return nil // nothing to publish (a manager run without the cluster CA)
+		}
+		ctrl, err := rootcacert.NewController(c.Kube, c.Options.RootCA, c.Informers.Core().V1().Namespaces(), c.Informers.Core().V1().ConfigMaps())
+		if err != nil {
+			return err
+		}
 		go ctrl.Run(ctx, 1)
 		return nil
 	}},
@@ -166,6 +178,9 @@ type Options struct {
 	// local-path provisioner makes volumes (default
 	// localpath.DefaultRoot); the node agent creates it on first mount.
 	LocalPathRoot string
+	// RootCA is the cluster CA (PEM) published in every namespace as the
+	// ConfigMap kube-root-ca.crt.
+	RootCA []byte
 	// CronJobClock, when set, drives the CronJob controller alone (tests
 	// step a fake clock past schedules); the others keep the real clock.
 	CronJobClock clock.WithTicker
