@@ -5,6 +5,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
@@ -28,9 +29,10 @@ var preferredVersion = map[string]string{"autoscaling": "v2"}
 
 // buildGroups makes the storage of every resource in api.Resources and
 // groups it for installation.
-func buildGroups(getter generic.RESTOptionsGetter, allocs *serviceAllocations, tokens *TokenAuthenticator, agentCert agentCertFiles) ([]*genericapiserver.APIGroupInfo, error) {
+func buildGroups(getter generic.RESTOptionsGetter, allocs *serviceAllocations, tokens authenticator.Token, sa *SATokens, agentCert agentCertFiles) ([]*genericapiserver.APIGroupInfo, error) {
 	reviews := reviewStorage(Authorizer{}, Authorizer{}, tokens)
 	stores := map[schema.GroupResource]map[string]rest.Storage{}
+	sa.objects = newRegistryObjects(stores)
 	infos := map[string]*genericapiserver.APIGroupInfo{}
 	var order []string
 	for _, res := range api.Resources {
@@ -68,7 +70,7 @@ func buildGroups(getter generic.RESTOptionsGetter, allocs *serviceAllocations, t
 			}
 		default:
 			var err error
-			if storage, err = resourceStorage(res, getter, allocs, stores, agentCert); err != nil {
+			if storage, err = resourceStorage(res, getter, allocs, stores, sa, agentCert); err != nil {
 				return nil, err
 			}
 			stores[res.GroupResource()] = storage
@@ -90,7 +92,7 @@ func buildGroups(getter generic.RESTOptionsGetter, allocs *serviceAllocations, t
 
 // resourceStorage builds the main storage and the subresources of one resource.
 func resourceStorage(res *api.Resource, getter generic.RESTOptionsGetter, allocs *serviceAllocations,
-	built map[schema.GroupResource]map[string]rest.Storage, agentCert agentCertFiles) (map[string]rest.Storage, error) {
+	built map[schema.GroupResource]map[string]rest.Storage, sa *SATokens, agentCert agentCertFiles) (map[string]rest.Storage, error) {
 	store, st, err := newStore(res, hooksFor[res.GroupResource()], getter)
 	if err != nil {
 		return nil, err
@@ -122,6 +124,8 @@ func resourceStorage(res *api.Resource, getter generic.RESTOptionsGetter, allocs
 		out["namespaces/finalize"] = newFinalizeREST(store, st)
 	case schema.GroupResource{Resource: "services"}:
 		allocs.install(store)
+	case schema.GroupResource{Resource: "serviceaccounts"}:
+		out["serviceaccounts/token"] = &TokenREST{tokens: sa}
 	}
 	return out, nil
 }

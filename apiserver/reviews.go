@@ -155,6 +155,11 @@ func reviewStorage(authz authorizer.Authorizer, resolver authorizer.RuleResolver
 				if r.Spec.Token == "" {
 					return nil, apierrors.NewBadRequest("token is required for TokenReview in authentication")
 				}
+				if len(r.Spec.Audiences) > 0 {
+					// Audience-aware authenticators (service account
+					// tokens) check the token against these instead.
+					ctx = authenticator.WithAudiences(ctx, r.Spec.Audiences)
+				}
 				resp, ok, err := tokens.AuthenticateToken(ctx, r.Spec.Token)
 				r.Status = authenticationv1.TokenReviewStatus{Authenticated: ok && err == nil}
 				if err != nil {
@@ -163,6 +168,9 @@ func reviewStorage(authz authorizer.Authorizer, resolver authorizer.RuleResolver
 				if r.Status.Authenticated {
 					r.Status.User = userInfoOf(resp.User)
 					r.Status.Audiences = r.Spec.Audiences
+					if len(resp.Audiences) > 0 {
+						r.Status.Audiences = resp.Audiences
+					}
 				}
 				return r, nil
 			}},

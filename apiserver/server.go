@@ -15,6 +15,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	"k8s.io/apiserver/pkg/authentication/request/union"
 	x509request "k8s.io/apiserver/pkg/authentication/request/x509"
+	tokenunion "k8s.io/apiserver/pkg/authentication/token/union"
 	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
@@ -55,6 +56,9 @@ type Config struct {
 	EtcdCAFile, EtcdCertFile, EtcdKeyFile string
 	// EtcdPrefix is the key prefix of all objects (default /registry).
 	EtcdPrefix string
+	// ServiceAccountKeyFile is the PEM RSA key signing service account
+	// tokens (a key made in memory when empty: tokens then die with the process).
+	ServiceAccountKeyFile string
 	// AdminToken and JoinToken are the accepted bearer tokens.
 	AdminToken, JoinToken string
 	// ServiceCIDR is where cluster IPs come from; NodePorts from NodePortBase.
@@ -101,7 +105,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("client CA: %w", err)
 	}
 	gc.SecureServing.ClientCA = clientCA
-	tokens := NewTokenAuthenticator(cfg.AdminToken, cfg.JoinToken)
+	saTokens, err := newSATokensFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	tokens := tokenunion.New(NewTokenAuthenticator(cfg.AdminToken, cfg.JoinToken), saTokens)
+	gc.Authentication.APIAudiences = saTokens.Audiences()
 	gc.Authentication.Authenticator = union.New(
 		newCachedCertAuthenticator(x509request.NewDynamic(clientCA.VerifyOptions, x509request.CommonNameUserConversion)),
 		bearertoken.New(tokens),
@@ -141,7 +150,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	// The chain runs mutating plugins first, then validating ones.
-	gc.AdmissionControl = admission.NewChainHandler(lc, newDefaultStorageClass(factory))
+	gc.AdmissionControl = admission.NewChainHandler(lc, newServiceAccountAdmission(factory, client), newDefaultStorageClass(factory))
 
 	generic, err := gc.Complete(factory).New("corral-apiserver", genericapiserver.NewEmptyDelegate())
 	if err != nil {
@@ -153,7 +162,7 @@ func New(cfg Config) (*Server, error) {
 		ips:   storage.NewIPAllocator(etcdClient, "serviceips", cfg.ServiceCIDR),
 		ports: storage.NewPortAllocator(etcdClient, "nodeports", cfg.NodePortBase, cfg.NodePortSize),
 	}
-	groups, err := buildGroups(gc.RESTOptionsGetter, allocs, tokens, agentCertFiles{cfg.AgentClientCertFile, cfg.AgentClientKeyFile})
+	groups, err := buildGroups(gc.RESTOptionsGetter, allocs, tokens, saTokens, agentCertFiles{cfg.AgentClientCertFile, cfg.AgentClientKeyFile})
 	if err != nil {
 		return nil, err
 	}
