@@ -194,10 +194,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	elected := &electedComponents{}
+	srv.Generic.AddPreShutdownHookOrDie("corral-release-leases", func() error { elected.stop(); return nil })
 	if !cfg.DisableControllers {
 		srv.Generic.AddPostStartHookOrDie("corral-controllers", func(hookCtx genericapiserver.PostStartHookContext) error {
+			ctx := elected.context(hookCtx)
 			go func() {
-				if err := manager.Run(hookCtx, hookCtx.LoopbackClientConfig, manager.Options{ClusterCIDR: clusterCIDR, CronJobClock: cfg.CronJobClock,
+				defer elected.done()
+				if err := manager.Run(ctx, hookCtx.LoopbackClientConfig, manager.Options{ClusterCIDR: clusterCIDR, CronJobClock: cfg.CronJobClock,
 					LocalPathRoot: localStoragePath(cfg), RootCA: rootCA}); err != nil {
 					klog.ErrorS(err, "controller manager")
 				}
@@ -207,8 +211,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if !cfg.DisableScheduler {
 		srv.Generic.AddPostStartHookOrDie("corral-scheduler", func(hookCtx genericapiserver.PostStartHookContext) error {
+			ctx := elected.context(hookCtx)
 			go func() {
-				if err := runScheduler(hookCtx, hookCtx.LoopbackClientConfig); err != nil {
+				defer elected.done()
+				if err := runScheduler(ctx, hookCtx.LoopbackClientConfig); err != nil {
 					klog.ErrorS(err, "scheduler")
 				}
 			}()

@@ -73,34 +73,7 @@ func nodePortService(name string) *corev1.Service {
 // TestExternalEtcd runs the server on Debian's etcd-server (3.4), started
 // by the test on loopback.
 func TestExternalEtcd(t *testing.T) {
-	etcdBin, err := exec.LookPath("etcd")
-	if err != nil {
-		t.Skip("etcd-server is not installed (scripts/install-deps.sh installs it)")
-	}
-	clientPort, err := testserver.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	peerPort, err := testserver.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
-	peer := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cmd := exec.CommandContext(ctx, etcdBin, "--name", "ext", "--data-dir", t.TempDir(),
-		"--listen-client-urls", client, "--advertise-client-urls", client,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "ext="+peer, "--log-level", "error")
-	cmd.Env = append(os.Environ(), "ETCD_UNSUPPORTED_ARCH="+os.Getenv("GOARCH"))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Wait()
-	defer cancel()
-
-	waitForEtcd(t, client)
+	client := startExternalEtcd(t)
 	s, err := testserver.Start(testserver.Options{DatastoreEndpoint: []string{client}})
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +99,40 @@ func TestExternalEtcd(t *testing.T) {
 	if _, err := kubernetes.NewForConfigOrDie(s2.Config).CoreV1().ConfigMaps("default").Get(context.Background(), "ext", metav1.GetOptions{}); err != nil {
 		t.Fatalf("object not in the external etcd: %v", err)
 	}
+}
+
+// startExternalEtcd runs Debian's etcd on loopback ports until the test
+// ends and returns its client URL; the test is skipped without etcd.
+func startExternalEtcd(t *testing.T) string {
+	t.Helper()
+	etcdBin, err := exec.LookPath("etcd")
+	if err != nil {
+		t.Skip("etcd-server is not installed (scripts/install-deps.sh installs it)")
+	}
+	clientPort, err := testserver.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peerPort, err := testserver.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := fmt.Sprintf("http://127.0.0.1:%d", clientPort)
+	peer := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, etcdBin, "--name", "ext", "--data-dir", t.TempDir(),
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "ext="+peer, "--log-level", "error")
+	cmd.Env = append(os.Environ(), "ETCD_UNSUPPORTED_ARCH="+os.Getenv("GOARCH"))
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	// Registered before the servers' own cleanups, so it runs after them.
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	waitForEtcd(t, client)
+	return client
 }
 
 func waitForEtcd(t *testing.T, endpoint string) {
