@@ -33,6 +33,8 @@ type payloadBuilder struct {
 	src   env.Sources
 	pod   *corev1.Pod
 	files map[string]file
+	// token returns the service account token of a projection.
+	token tokenSource
 }
 
 func (b *payloadBuilder) add(path string, data []byte, mode os.FileMode) error {
@@ -128,6 +130,17 @@ func (b *payloadBuilder) downwardAPI(items []corev1.DownwardAPIVolumeFile, def *
 	return nil
 }
 
+func (b *payloadBuilder) serviceAccountToken(p *corev1.ServiceAccountTokenProjection, def *int32) error {
+	if b.token == nil {
+		return fmt.Errorf("serviceAccountToken %s: no token source", p.Path)
+	}
+	tok, err := b.token(b.ctx, b.pod, p)
+	if err != nil {
+		return fmt.Errorf("serviceAccountToken %s: %w", p.Path, err)
+	}
+	return b.add(p.Path, []byte(tok), fileMode(nil, def))
+}
+
 func (b *payloadBuilder) projected(p *corev1.ProjectedVolumeSource) error {
 	for _, s := range p.Sources {
 		var err error
@@ -139,7 +152,7 @@ func (b *payloadBuilder) projected(p *corev1.ProjectedVolumeSource) error {
 		case s.DownwardAPI != nil:
 			err = b.downwardAPI(s.DownwardAPI.Items, p.DefaultMode)
 		case s.ServiceAccountToken != nil:
-			err = fmt.Errorf("serviceAccountToken sources are not supported: the corral API server does not serve serviceaccounts/token yet")
+			err = b.serviceAccountToken(s.ServiceAccountToken, p.DefaultMode)
 		case s.ClusterTrustBundle != nil:
 			err = fmt.Errorf("clusterTrustBundle sources are not supported by corral")
 		case s.PodCertificate != nil:
@@ -154,10 +167,13 @@ func (b *payloadBuilder) projected(p *corev1.ProjectedVolumeSource) error {
 	return nil
 }
 
+// tokenSource gives the token of a serviceAccountToken projection.
+type tokenSource func(ctx context.Context, pod *corev1.Pod, p *corev1.ServiceAccountTokenProjection) (string, error)
+
 // contentPayload builds the files of a configMap, secret, downwardAPI or
 // projected volume; ok is false for other volume types.
-func contentPayload(ctx context.Context, src env.Sources, pod *corev1.Pod, v *corev1.Volume) (files map[string]file, ok bool, err error) {
-	b := &payloadBuilder{ctx: ctx, src: src, pod: pod, files: map[string]file{}}
+func contentPayload(ctx context.Context, src env.Sources, token tokenSource, pod *corev1.Pod, v *corev1.Volume) (files map[string]file, ok bool, err error) {
+	b := &payloadBuilder{ctx: ctx, src: src, pod: pod, files: map[string]file{}, token: token}
 	switch {
 	case v.ConfigMap != nil:
 		err = b.configMap(v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.DefaultMode, v.ConfigMap.Optional)

@@ -41,8 +41,9 @@ type Manager struct {
 	// the real clock).
 	Clock clock.PassiveClock
 
-	mu   sync.Mutex
-	pods map[types.UID]map[string]hostVolume
+	mu     sync.Mutex
+	pods   map[types.UID]map[string]hostVolume
+	tokens tokenCache // service account tokens of projected volumes (token.go)
 }
 
 // hostVolume is a set-up volume: where it is on the host.
@@ -176,7 +177,7 @@ func (m *Manager) setUpVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 	if m.Sources == nil {
 		return hostVolume{}, fmt.Errorf("volume %q: volume manager has no Sources", v.Name)
 	}
-	files, ok, err := contentPayload(ctx, m.Sources, pod, v)
+	files, ok, err := contentPayload(ctx, m.Sources, m.token, pod, v)
 	if err != nil {
 		return hostVolume{}, err
 	}
@@ -373,4 +374,5 @@ func (m *Manager) forget(uid types.UID) {
 	m.mu.Lock()
 	delete(m.pods, uid)
 	m.mu.Unlock()
+	m.tokens.forget(uid)
 }

@@ -390,13 +390,6 @@ func TestDownwardAPIAndProjected(t *testing.T) {
 	if got := readFile(t, filepath.Join(info, "labels")); got != "app=\"web\"\ntier=\"back\"\n" {
 		t.Errorf("labels after change = %q", got)
 	}
-
-	tok := pod(corev1.Volume{Name: "token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
-		{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}}}}}})
-	tok.UID = "uid-2"
-	if err := f.m.SetUp(ctx, tok); err == nil || !strings.Contains(err.Error(), "serviceAccountToken sources are not supported") {
-		t.Errorf("serviceAccountToken: %v", err)
-	}
 }
 
 func TestPersistentVolumeClaims(t *testing.T) {
