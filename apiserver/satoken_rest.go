@@ -190,7 +190,11 @@ func newRegistryObjects(built map[schema.GroupResource]map[string]rest.Storage) 
 }
 
 func (o *registryObjects) get(ctx context.Context, s *lazyStore, namespace, name string) (runtime.Object, error) {
+	// The store names the resource of its errors after the request info,
+	// which is the serviceaccounts/token request's (or none) otherwise.
 	ctx = genericapirequest.WithNamespace(ctx, namespace)
+	ctx = genericapirequest.WithRequestInfo(ctx, &genericapirequest.RequestInfo{IsResourceRequest: true, Verb: "get", APIVersion: "v1",
+		Namespace: namespace, Resource: s.gr.Resource, Name: name, Parts: []string{s.gr.Resource, name}})
 	obj, err := s.store().Get(ctx, name, &metav1.GetOptions{ResourceVersion: "0"})
 	if apierrors.IsNotFound(err) {
 		obj, err = s.store().Get(ctx, name, &metav1.GetOptions{})
