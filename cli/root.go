@@ -87,5 +87,8 @@ func newServerCommand() *cobra.Command {
 	f.BoolVar(&cfg.DisableControllers, "disable-controllers", false, "run without the controller manager")
 	f.StringVar(&cfg.LocalStoragePath, "default-local-storage-path", "", "directory on the nodes for local-path persistent volumes (default <data-dir>/storage)")
 	f.BoolVar(&cfg.DisableScheduler, "disable-scheduler", false, "run without the scheduler")
+	f.DurationVar(&cfg.NodeMonitorGracePeriod, "node-monitor-grace-period", cfg.NodeMonitorGracePeriod, "a node whose Lease is not renewed for this long becomes Ready=Unknown and is tainted unreachable (agents renew every 2.5 s)")
+	f.IntVar(&cfg.DefaultUnreachableTolerationSeconds, "default-unreachable-toleration-seconds", cfg.DefaultUnreachableTolerationSeconds, "how long pods without their own toleration stay on an unreachable or not-ready node before eviction")
+	f.Float64Var(&cfg.NodeEvictionRate, "node-eviction-rate", cfg.NodeEvictionRate, "nodes per second whose pods may be evicted (guards against a network blip evicting everything)")
 	return cmd
 }

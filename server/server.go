@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -54,6 +55,11 @@ type Config struct {
 	DisableControllers bool // --disable-controllers
 	DisableScheduler   bool // --disable-scheduler
 	Version            string
+	// Node lifecycle: --node-monitor-grace-period, --node-eviction-rate
+	// and --default-unreachable-toleration-seconds (see Defaults).
+	NodeMonitorGracePeriod              time.Duration
+	NodeEvictionRate                    float64
+	DefaultUnreachableTolerationSeconds int
 	// LocalStoragePath is where local-path volumes live on the nodes
 	// (--default-local-storage-path; default <data-dir>/storage).
 	LocalStoragePath string
@@ -79,6 +85,9 @@ func Defaults() Config {
 		DataDir: dataDir, BindAddress: "0.0.0.0", HTTPSPort: 6443,
 		EtcdClientPort: 2379, EtcdPeerPort: 2380,
 		ServiceCIDR: "10.43.0.0/16", ClusterCIDR: "10.42.0.0/16", NodePortRange: "30000-32767",
+		// corral's fast failover (see controllers/nodelifecycle): upstream
+		// waits 40 s + 300 s, corral 5 s + 2 s.
+		NodeMonitorGracePeriod: 5 * time.Second, NodeEvictionRate: 10, DefaultUnreachableTolerationSeconds: 2,
 	}
 }
 
@@ -115,6 +124,16 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("--service-node-port-range: %w", err)
 	}
+	if cfg.NodeMonitorGracePeriod <= 0 {
+		return fmt.Errorf("--node-monitor-grace-period must be positive, not %s", cfg.NodeMonitorGracePeriod)
+	}
+	if cfg.NodeEvictionRate <= 0 {
+		return fmt.Errorf("--node-eviction-rate must be positive, not %g", cfg.NodeEvictionRate)
+	}
+	if cfg.DefaultUnreachableTolerationSeconds < 0 {
+		return fmt.Errorf("--default-unreachable-toleration-seconds must not be negative, not %d", cfg.DefaultUnreachableTolerationSeconds)
+	}
+	toleration := time.Duration(cfg.DefaultUnreachableTolerationSeconds) * time.Second
 	bind := net.ParseIP(cfg.BindAddress)
 	if bind == nil {
 		return fmt.Errorf("--bind-address %q is not an IP address", cfg.BindAddress)
@@ -202,7 +221,8 @@ func Run(ctx context.Context, cfg Config) error {
 			go func() {
 				defer elected.done()
 				if err := manager.Run(ctx, hookCtx.LoopbackClientConfig, manager.Options{ClusterCIDR: clusterCIDR, CronJobClock: cfg.CronJobClock,
-					LocalPathRoot: localStoragePath(cfg), RootCA: rootCA}); err != nil {
+					LocalPathRoot: localStoragePath(cfg), RootCA: rootCA, NodeMonitorGracePeriod: cfg.NodeMonitorGracePeriod,
+					NodeEvictionRate: cfg.NodeEvictionRate, DefaultUnreachableToleration: &toleration}); err != nil {
 					klog.ErrorS(err, "controller manager")
 				}
 			}()

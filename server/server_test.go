@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -72,5 +73,25 @@ func TestPKIKeepsCAAndCoversNames(t *testing.T) {
 	}
 	if info, _ := os.Stat(p.CAKey()); info.Mode().Perm() != 0o600 {
 		t.Fatalf("CA key mode %v", info.Mode())
+	}
+}
+
+func TestRunRefusesBadNodeLifecycleFlags(t *testing.T) {
+	for name, edit := range map[string]func(*Config){
+		"node-monitor-grace-period":              func(c *Config) { c.NodeMonitorGracePeriod = 0 },
+		"node-eviction-rate":                     func(c *Config) { c.NodeEvictionRate = -1 },
+		"default-unreachable-toleration-seconds": func(c *Config) { c.DefaultUnreachableTolerationSeconds = -3 },
+	} {
+		cfg := Defaults()
+		cfg.DataDir = t.TempDir()
+		edit(&cfg)
+		err := Run(t.Context(), cfg)
+		if err == nil || !strings.Contains(err.Error(), "--"+name) {
+			t.Errorf("%s: got %v, want an error naming the flag", name, err)
+		}
+		// Refused before anything was made: no token, no certificates.
+		if entries, _ := os.ReadDir(cfg.DataDir); len(entries) != 0 {
+			t.Errorf("%s: the refused start wrote %d entries", name, len(entries))
+		}
 	}
 }

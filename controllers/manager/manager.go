@@ -116,6 +116,12 @@ var starters = []starter{
 	}},
 	{"node-lifecycle", func(ctx context.Context, c Clients) error {
 		opts := nodelifecycle.DefaultOptions()
+		if c.Options.NodeMonitorGracePeriod > 0 {
+			opts.GracePeriod = c.Options.NodeMonitorGracePeriod
+		}
+		if c.Options.NodeEvictionRate > 0 {
+			opts.EvictionRate = c.Options.NodeEvictionRate
+		}
 		if c.Options.DefaultUnreachableToleration != nil {
 			opts.DefaultUnreachableToleration = *c.Options.DefaultUnreachableToleration
 		}
@@ -171,6 +177,11 @@ type Options struct {
 	// ClusterCIDR is split into per-node pod CIDRs of NodeCIDRMaskSize bits.
 	ClusterCIDR      *net.IPNet
 	NodeCIDRMaskSize int
+	// NodeMonitorGracePeriod (a node without Lease renewals this long is
+	// unreachable) and NodeEvictionRate (nodes tainted NoExecute per
+	// second) replace the node lifecycle defaults when positive.
+	NodeMonitorGracePeriod time.Duration
+	NodeEvictionRate       float64
 	// DefaultUnreachableToleration, when set, is how long pods without a
 	// toleration for an unreachable or not-ready node stay on it.
 	DefaultUnreachableToleration *time.Duration

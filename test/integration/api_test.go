@@ -75,7 +75,7 @@ func TestBadInputGetsStatusAndWritesNothing(t *testing.T) {
 			}
 		})
 	}
-	list, err := clientset(t).CoreV1().ConfigMaps(ns).List(context.Background(), metav1.ListOptions{})
+	list, err := clientset(t).CoreV1().ConfigMaps(ns).List(context.Background(), metav1.ListOptions{FieldSelector: ownConfigMaps})
 	if err != nil || len(list.Items) != 0 {
 		t.Fatalf("bad input wrote objects: %v %v", list, err)
 	}
@@ -291,6 +291,7 @@ func TestWatchBookmarksAndWatchList(t *testing.T) {
 	w, err := c.CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{
 		SendInitialEvents: &yes, AllowWatchBookmarks: true,
 		ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan,
+		FieldSelector:        ownConfigMaps,
 	})
 	if err != nil {
 		t.Fatalf("watch-list refused: %v", err)

@@ -75,7 +75,7 @@ func TestClientGoPagination(t *testing.T) {
 	}
 	seen, pages, cont := 0, 0, ""
 	for {
-		list, err := c.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{Limit: 10, Continue: cont})
+		list, err := c.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{Limit: 10, Continue: cont, FieldSelector: ownConfigMaps})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,7 +106,7 @@ func TestClientGoWatchFromResourceVersion(t *testing.T) {
 	if err := c.CoreV1().ConfigMaps(ns).Delete(ctx, "a", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	w, err := c.CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: first.ResourceVersion})
+	w, err := c.CoreV1().ConfigMaps(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: first.ResourceVersion, FieldSelector: ownConfigMaps})
 	if err != nil {
 		t.Fatal(err)
 	}
