@@ -30,8 +30,10 @@ type Options struct {
 	SchedulerName string   // default "default-scheduler"; pods with "" are ours too
 	Profile       *Profile // default DefaultProfile()
 	Clock         clock.WithTicker
-	// BindConcurrency bounds the bindings in flight: the API round trip is
-	// the slow part, so decisions run ahead while earlier binds complete.
+	// BindConcurrency bounds the API calls in flight (bindings, and the
+	// PodScheduled=False reports and preemption deletes of failed
+	// attempts): the round trip is the slow part, so decisions run ahead
+	// while earlier calls complete.
 	BindConcurrency   int // default 64
 	DisablePreemption bool
 	// Recorder receives events; default a broadcaster writing core/v1
@@ -56,8 +58,8 @@ type Scheduler struct {
 
 	snapshot  *Snapshot // owned by the scheduling goroutine
 	nextStart int
-	bindSlots chan struct{}
-	binds     sync.WaitGroup
+	apiSlots  chan struct{}
+	apiCalls  sync.WaitGroup
 	synced    []cache.InformerSynced
 }
 
@@ -95,7 +97,7 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 	if n <= 0 {
 		n = 64
 	}
-	s.bindSlots = make(chan struct{}, n)
+	s.apiSlots = make(chan struct{}, n)
 	s.Queue = NewQueue(s.clock)
 	if s.recorder == nil {
 		s.broadcaster = record.NewBroadcaster()
@@ -228,32 +230,59 @@ func (s *Scheduler) Run(ctx context.Context) {
 		}
 		s.scheduleOne(ctx, p)
 	}
-	s.binds.Wait()
+	s.apiCalls.Wait()
 }
 
-// scheduleOne decides for one pod and hands the binding to a goroutine.
+// inFlight runs the API calls that end a pod's attempt off the scheduling
+// goroutine, at most BindConcurrency at once. The pod stays in flight in
+// the queue until fn hands it back, so events meanwhile are not lost.
+func (s *Scheduler) inFlight(fn func()) {
+	s.apiSlots <- struct{}{}
+	s.apiCalls.Add(1)
+	go func() {
+		defer s.apiCalls.Done()
+		defer func() { <-s.apiSlots }()
+		fn()
+	}()
+}
+
+// gated parks a pod that still has scheduling gates, as upstream: no
+// attempt, no event, PodScheduled=False with reason SchedulingGated. The
+// update that removes the last gate changes the spec and requeues it.
+var gatedFilters = map[string]bool{"SchedulingGates": true}
+
+// scheduleOne decides for one pod and hands the API calls to a goroutine.
 func (s *Scheduler) scheduleOne(ctx context.Context, p *QueuedPod) {
 	pod := p.Info.Pod
+	if len(pod.Spec.SchedulingGates) > 0 {
+		s.inFlight(func() {
+			s.setNotScheduled(ctx, pod, corev1.PodReasonSchedulingGated, "Scheduling is blocked due to non-empty scheduling gates", "")
+			s.Queue.AddUnschedulable(p, gatedFilters)
+		})
+		return
+	}
 	s.Cache.UpdateSnapshot(s.snapshot)
 	d := s.profile.Schedule(p.Info, s.snapshot, s.nextStart)
 	if n := len(s.snapshot.Nodes); n > 0 {
 		s.nextStart = (s.nextStart + d.Evaluated) % n
 	}
 	if !d.Scheduled() {
-		nominated := ""
+		var pr Preemption
 		if s.preempt && d.NumAllNodes > 0 && d.PreFilterMsg == "" {
-			pr := s.profile.Preempt(p.Info, s.snapshot, &d)
-			if pr.Node != "" {
-				nominated = pr.Node
-				s.evict(ctx, pod, pr)
-			} else {
+			pr = s.profile.Preempt(p.Info, s.snapshot, &d)
+			if pr.Node == "" {
 				d.PostFilterMsg = pr.Message
 			}
 		}
-		msg := d.Message()
+		msg, failed := d.Message(), d.FailedFilters()
 		s.recorder.Event(pod, corev1.EventTypeWarning, "FailedScheduling", msg)
-		s.setUnschedulable(ctx, pod, msg, nominated)
-		s.Queue.AddUnschedulable(p, d.FailedFilters())
+		s.inFlight(func() {
+			if pr.Node != "" {
+				s.evict(ctx, pod, pr)
+			}
+			s.setNotScheduled(ctx, pod, corev1.PodReasonUnschedulable, msg, pr.Node)
+			s.Queue.AddUnschedulable(p, failed)
+		})
 		return
 	}
 	if err := s.Cache.AssumePod(p.Info, d.Node); err != nil {
@@ -261,13 +290,7 @@ func (s *Scheduler) scheduleOne(ctx context.Context, p *QueuedPod) {
 		s.Queue.Done(p)
 		return
 	}
-	s.bindSlots <- struct{}{}
-	s.binds.Add(1)
-	go func() {
-		defer s.binds.Done()
-		defer func() { <-s.bindSlots }()
-		s.bind(ctx, p, d.Node)
-	}()
+	s.inFlight(func() { s.bind(ctx, p, d.Node) })
 }
 
 func (s *Scheduler) bind(ctx context.Context, p *QueuedPod, node string) {
@@ -306,14 +329,14 @@ func (s *Scheduler) evict(ctx context.Context, preemptor *corev1.Pod, pr Preempt
 	}
 }
 
-// setUnschedulable records PodScheduled=False (and the nominated node)
-// with a strategic merge patch of the status: it touches only that
-// condition, so it never conflicts with the kubelet or controllers, and is
-// skipped when nothing would change.
-func (s *Scheduler) setUnschedulable(ctx context.Context, pod *corev1.Pod, msg, nominated string) {
+// setNotScheduled records PodScheduled=False with reason (and the
+// nominated node) with a strategic merge patch of the status: it touches
+// only that condition, so it never conflicts with the kubelet or
+// controllers, and is skipped when nothing would change.
+func (s *Scheduler) setNotScheduled(ctx context.Context, pod *corev1.Pod, reason, msg, nominated string) {
 	now := metav1.NewTime(s.clock.Now())
 	cond := corev1.PodCondition{
-		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
+		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: reason,
 		Message: msg, LastTransitionTime: now,
 	}
 	for _, c := range pod.Status.Conditions {

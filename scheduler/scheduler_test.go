@@ -179,7 +179,7 @@ func TestLoopAssumedPodsPreventOvercommit(t *testing.T) {
 	// Two bindings held in flight, the third pod rejected at least once.
 	eventually(t, "two bindings in flight and c rejected", func() bool {
 		_, b, u := s.Queue.Counts()
-		return len(s.bindSlots) == 2 && b+u == 1
+		return len(s.apiSlots) == 2 && b+u == 1
 	})
 	fc.release()
 	eventually(t, "two bindings", func() bool { return fc.boundTo("a") != "" && fc.boundTo("b") != "" })
@@ -215,4 +215,49 @@ func TestLoopPreempts(t *testing.T) {
 	if !nominated {
 		t.Error("no status patch with nominatedNodeName")
 	}
+}
+
+func TestLoopWaitsForSchedulingGates(t *testing.T) {
+	pod := makePod("gated", requests("cpu", "1"))
+	pod.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/quota"}, {Name: "example.com/check"}}
+	fc := newFakeCluster(makeNode("n1"), pod)
+	startScheduler(t, fc)
+	ctx := context.Background()
+
+	eventually(t, "PodScheduled=False SchedulingGated", func() bool {
+		p, err := fc.CoreV1().Pods("default").Get(ctx, "gated", metav1.GetOptions{})
+		return err == nil && scheduledReason(p) == corev1.PodReasonSchedulingGated
+	})
+	// Removing one gate of two changes nothing.
+	p, _ := fc.CoreV1().Pods("default").Get(ctx, "gated", metav1.GetOptions{})
+	p.Spec.SchedulingGates = p.Spec.SchedulingGates[:1]
+	if _, err := fc.CoreV1().Pods("default").Update(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := fc.boundTo("gated"); n != "" {
+		t.Fatalf("bound to %s with a gate left", n)
+	}
+	// Removing the last one schedules it at once, without a FailedScheduling event.
+	p, _ = fc.CoreV1().Pods("default").Get(ctx, "gated", metav1.GetOptions{})
+	p.Spec.SchedulingGates = nil
+	if _, err := fc.CoreV1().Pods("default").Update(ctx, p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "binding once the gates are gone", func() bool { return fc.boundTo("gated") == "n1" })
+	evs, _ := fc.CoreV1().Events("default").List(ctx, metav1.ListOptions{})
+	for _, e := range evs.Items {
+		if e.Reason == "FailedScheduling" {
+			t.Errorf("a gated pod got FailedScheduling: %s", e.Message)
+		}
+	}
+}
+
+func scheduledReason(p *corev1.Pod) string {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse {
+			return c.Reason
+		}
+	}
+	return ""
 }
