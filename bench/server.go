@@ -33,7 +33,8 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func startServer(ctx context.Context, binary string) (*benchServer, error) {
+// startServer starts `corral server --disable-agent` with extra flags.
+func startServer(ctx context.Context, binary string, extra ...string) (*benchServer, error) {
 	dir, err := os.MkdirTemp("", "corral-bench-")
 	if err != nil {
 		return nil, err
@@ -46,6 +47,7 @@ func startServer(ctx context.Context, binary string) (*benchServer, error) {
 	}
 	cmd := exec.Command(binary, "server", "--disable-agent", "--data-dir", dir, "--bind-address", "127.0.0.1",
 		"--https-listen-port", strconv.Itoa(ports[0]), "--etcd-client-port", strconv.Itoa(ports[1]), "--etcd-peer-port", strconv.Itoa(ports[2]))
+	cmd.Args = append(cmd.Args, extra...)
 	logFile, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		return nil, err

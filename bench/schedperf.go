@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+)
+
+// runSchedPerf measures what kube-scheduler's scheduler_perf measures: the
+// API server, etcd and the scheduler alone, binding pending pods to nodes
+// that are plain Node objects (no agents, no leases, no controllers, so no
+// other writes compete). It isolates the scheduler and the bind path from
+// the node agents' status writes that the simulated-node figures include.
+func runSchedPerf(ctx context.Context, r *report, binary string, nodes int, podCounts []int) error {
+	for _, pods := range podCounts {
+		srv, err := startServer(ctx, binary, "--disable-controllers")
+		if err != nil {
+			return err
+		}
+		created, bound, err := schedPerf(ctx, srv, nodes, pods)
+		srv.stop()
+		if err != nil {
+			return fmt.Errorf("scheduler_perf-like run, %d nodes, %d pods: %w", nodes, pods, err)
+		}
+		r.cluster(fmt.Sprintf("scheduler alone (as scheduler_perf: Node objects without agents, controllers off): %d pods created by 64 clients onto %d Ready nodes", pods, nodes),
+			fmt.Sprintf("all bound %s after the first create = %.0f pods/s (the creates alone took %s, %.0f/s)", bound.Round(time.Millisecond),
+				float64(pods)/bound.Seconds(), created.Round(time.Millisecond), float64(pods)/created.Seconds()))
+	}
+	return nil
+}
+
+// schedPerf creates the nodes, then the pods, and times the creates and
+// the moment the last pod is bound, both from the first create.
+func schedPerf(ctx context.Context, srv *benchServer, nodes, pods int) (created, bound time.Duration, err error) {
+	c := kubernetes.NewForConfigOrDie(srv.config)
+	// With the controllers off nobody makes the default ServiceAccount
+	// that admission looks up.
+	if err := newNamespace(ctx, c, "bench-sched"); err != nil {
+		return 0, 0, err
+	}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
+	if _, err := c.CoreV1().ServiceAccounts("bench-sched").Create(ctx, sa, metav1.CreateOptions{}); err != nil {
+		return 0, 0, err
+	}
+	if err := createStaticNodes(ctx, c, nodes); err != nil {
+		return 0, 0, err
+	}
+	// Let the scheduler's cache see every node before the clock starts.
+	time.Sleep(2 * time.Second)
+	start := time.Now()
+	if _, err := createPods(ctx, srv.config, "bench-sched", 64, pods); err != nil {
+		return 0, 0, err
+	}
+	created = time.Since(start)
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, scaled(10*time.Minute, pods, 40*time.Millisecond), true, func(ctx context.Context) (bool, error) {
+		pending, err := countPods(ctx, srv, "bench-sched", "spec.nodeName=")
+		return err == nil && pending == 0, nil
+	})
+	return created, time.Since(start), err
+}
+
+// createStaticNodes creates count Ready nodes, as
+// scheduler_perf's node templates: 32 cpu, 128Gi, 110 pods each.
+func createStaticNodes(ctx context.Context, c kubernetes.Interface, count int) error {
+	work := make(chan int, count)
+	for i := 0; i < count; i++ {
+		work <- i
+	}
+	close(work)
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if err := createStaticNode(ctx, c, fmt.Sprintf("static-%05d", i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+func createStaticNode(ctx context.Context, c kubernetes.Interface, name string) error {
+	capacity := corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("128Gi"),
+		corev1.ResourcePods: resource.MustParse("110")}
+	n, err := c.CoreV1().Nodes().Create(ctx, &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{corev1.LabelHostname: name}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	now := metav1.Now()
+	n.Status = corev1.NodeStatus{Capacity: capacity, Allocatable: capacity,
+		Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, LastHeartbeatTime: now, LastTransitionTime: now, Reason: "BenchReady"}}}
+	_, err = c.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+	return err
+}
+
+// parseCounts reads "10000,30000".
+func parseCounts(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad count %q in %q", f, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
