@@ -40,7 +40,11 @@ func joinSimulated(srv *benchServer, name string, count int, labels map[string]s
 	for i := range nodes {
 		nodes[i].Taints = taints
 	}
-	a, err := agent.New(agent.Options{Client: kubernetes.NewForConfigOrDie(rc), Nodes: nodes, LeaseDuration: 10 * time.Second})
+	lease := srv.nodeLease
+	if lease == 0 {
+		lease = 10 * time.Second
+	}
+	a, err := agent.New(agent.Options{Client: kubernetes.NewForConfigOrDie(rc), Nodes: nodes, LeaseDuration: lease})
 	if err != nil {
 		return nil, err
 	}

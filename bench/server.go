@@ -22,6 +22,9 @@ type benchServer struct {
 	cmd     *exec.Cmd
 	dataDir string
 	config  *restclient.Config
+	// nodeLease is the simulated nodes' Lease duration (default 10 s,
+	// renewed every quarter of it).
+	nodeLease time.Duration
 }
 
 func freePort() (int, error) {
