@@ -40,8 +40,17 @@ type Options struct {
 	// PodWorkers and NodeWorkers size the worker pools (32 and 16).
 	PodWorkers, NodeWorkers int
 	// Recorder, when set, records pod events (Pulled, Started, Killing,
-	// BackOff, Failed); simulated fleets leave it nil.
+	// BackOff, Failed) and node pressure events (NodeHasDiskPressure ...);
+	// simulated fleets leave it nil.
 	Recorder record.EventRecorder
+	// Thresholds are the hard eviction thresholds that ObserveSignals
+	// judges pressure by (nil: DefaultThresholds; a zero field disables
+	// its signal).
+	Thresholds *Thresholds
+	// PressureTransitionPeriod keeps a pressure condition True this long
+	// after its threshold was last met (default 5m, as kubelet's
+	// --eviction-pressure-transition-period).
+	PressureTransitionPeriod time.Duration
 }
 
 // NodeConfig is one node run by the agent.
@@ -66,14 +75,19 @@ type NodeConfig struct {
 	// ResyncInterval re-syncs running pods of this node (refreshing
 	// configMap and secret volumes); 0 disables it (simulated nodes).
 	ResyncInterval time.Duration
+	// SimulatedPressure takes the node's pressure conditions from its
+	// AnnotationSimPressure annotation (simulated nodes, whose host is not
+	// theirs to judge).
+	SimulatedPressure bool
 }
 
 // Agent runs a set of nodes.
 type Agent struct {
-	opts   Options
-	client kubernetes.Interface
-	clock  clock.WithTicker
-	nodes  map[string]*node
+	opts       Options
+	client     kubernetes.Interface
+	clock      clock.WithTicker
+	nodes      map[string]*node
+	thresholds Thresholds
 
 	podInformer cache.SharedIndexInformer
 	pods        workqueue.TypedRateLimitingInterface[podKey]
@@ -112,13 +126,18 @@ func New(opts Options) (*Agent, error) {
 	def(&opts.StatusInterval, time.Minute)
 	def(&opts.BackoffInitial, 10*time.Second)
 	def(&opts.BackoffMax, 5*time.Minute)
+	def(&opts.PressureTransitionPeriod, 5*time.Minute)
 	if opts.PodWorkers <= 0 {
 		opts.PodWorkers = 32
 	}
 	if opts.NodeWorkers <= 0 {
 		opts.NodeWorkers = 16
 	}
-	a := &Agent{opts: opts, client: opts.Client, clock: opts.Clock, nodes: map[string]*node{}, states: map[types.UID]*podState{}}
+	a := &Agent{opts: opts, client: opts.Client, clock: opts.Clock, nodes: map[string]*node{}, states: map[types.UID]*podState{},
+		thresholds: DefaultThresholds()}
+	if opts.Thresholds != nil {
+		a.thresholds = *opts.Thresholds
+	}
 	for i := range opts.Nodes {
 		nc := opts.Nodes[i]
 		if nc.Name == "" || nc.Runtime == nil {

@@ -30,6 +30,12 @@ type harness struct {
 // and a fake clock; containers start 1s after creation.
 func start(t *testing.T, n int, objs ...*corev1.Pod) *harness {
 	t.Helper()
+	return startWith(t, n, nil, objs...)
+}
+
+// startWith is start with the options changed by tweak before New.
+func startWith(t *testing.T, n int, tweak func(*Options), objs ...*corev1.Pod) *harness {
+	t.Helper()
 	clk := testingclock.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	client := fake.NewClientset()
 	client.PrependReactor("create", "nodes", func(action k8stesting.Action) (bool, k8sruntime.Object, error) {
@@ -49,7 +55,11 @@ func start(t *testing.T, n int, objs ...*corev1.Pod) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(Options{Client: client, Clock: clk, Nodes: configs, PodWorkers: 4, NodeWorkers: 2})
+	opts := Options{Client: client, Clock: clk, Nodes: configs, PodWorkers: 4, NodeWorkers: 2}
+	if tweak != nil {
+		tweak(&opts)
+	}
+	a, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

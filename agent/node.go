@@ -36,6 +36,7 @@ type node struct {
 	hostIPs      []corev1.HostIP
 	ready        corev1.ConditionStatus
 	readySince   metav1.Time
+	pressure     [len(pressureKinds)]pressureState
 	lease        *coordinationv1.Lease
 }
 
@@ -146,6 +147,7 @@ func (a *Agent) register(ctx context.Context, n *node, info runtime.NodeInfo, in
 	now := metav1.NewTime(a.now())
 	n.mu.Lock()
 	n.ready, n.readySince = readyStatus(infoErr), now
+	n.initPressure(now)
 	conds := n.conditions(now, infoErr)
 	n.mu.Unlock()
 	cur.Status.Capacity, cur.Status.Allocatable = want.Status.Capacity, want.Status.Allocatable
@@ -213,8 +215,13 @@ func (a *Agent) heartbeat(ctx context.Context, n *node, info runtime.NodeInfo, i
 }
 
 // observeNode takes what others decide about the node: its UID (Lease
-// owner), its pod CIDR (node IPAM) and its addresses (pods' hostIPs).
+// owner), its pod CIDR (node IPAM), its addresses (pods' hostIPs) and,
+// for a simulated node, its pressure (AnnotationSimPressure, taken as
+// it is, without a transition period).
 func (a *Agent) observeNode(n *node, cur *corev1.Node) {
+	if n.cfg.SimulatedPressure {
+		a.applyPressure(n, simPressure(cur.Annotations[AnnotationSimPressure]), 0)
+	}
 	var hostIPs []corev1.HostIP
 	for _, ad := range cur.Status.Addresses {
 		if ad.Type == corev1.NodeInternalIP {
@@ -240,15 +247,7 @@ func (n *node) conditions(now metav1.Time, infoErr error) []corev1.NodeCondition
 	if infoErr != nil {
 		ready.Reason, ready.Message = "KubeletNotReady", "container runtime is down: "+infoErr.Error()
 	}
-	conds := []corev1.NodeCondition{ready}
-	for _, c := range []struct {
-		t      corev1.NodeConditionType
-		reason string
-	}{{corev1.NodeMemoryPressure, "KubeletHasSufficientMemory"}, {corev1.NodeDiskPressure, "KubeletHasNoDiskPressure"}, {corev1.NodePIDPressure, "KubeletHasSufficientPID"}} {
-		conds = append(conds, corev1.NodeCondition{Type: c.t, Status: corev1.ConditionFalse, LastHeartbeatTime: now,
-			LastTransitionTime: n.readySince, Reason: c.reason})
-	}
-	return conds
+	return append([]corev1.NodeCondition{ready}, n.pressureConditions(now)...)
 }
 
 func readyStatus(infoErr error) corev1.ConditionStatus {

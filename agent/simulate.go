@@ -56,7 +56,7 @@ func (s SimulatedNodes) NodeConfigs() ([]NodeConfig, error) {
 		}
 		v := (uint32(nodeBase[0])<<24 | uint32(nodeBase[1])<<16) + uint32(i+1)
 		ip := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-		nc := NodeConfig{Name: name, Runtime: rt, Pods: s.Pods, Labels: s.Labels,
+		nc := NodeConfig{Name: name, Runtime: rt, Pods: s.Pods, Labels: s.Labels, SimulatedPressure: true,
 			Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: ip.String()}}}
 		if len(s.Zones) > 0 {
 			nc.Zone = s.Zones[i%len(s.Zones)]

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"k8s.io/client-go/kubernetes"
+
+	"corral/agent"
 )
 
 // Config is one real node.
@@ -36,6 +38,9 @@ type Config struct {
 	ClientCAFile string
 	// Labels are added to the node.
 	Labels map[string]string
+	// PressureThresholds are the hard eviction thresholds behind the
+	// node's pressure conditions (nil: agent.DefaultThresholds, kubelet's).
+	PressureThresholds *agent.Thresholds
 }
 
 // complete fills defaults and checks the config.

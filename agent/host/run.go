@@ -92,7 +92,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}})
 	defer probes.Stop()
 
-	a, err = agent.New(agent.Options{Client: cfg.Client, Recorder: recorder, Nodes: []agent.NodeConfig{{
+	a, err = agent.New(agent.Options{Client: cfg.Client, Recorder: recorder, Thresholds: cfg.PressureThresholds, Nodes: []agent.NodeConfig{{
 		Name: cfg.NodeName, Runtime: cniRT, Labels: cfg.Labels, AgentPort: int32(cfg.AgentPort),
 		Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: cfg.NodeIP}},
 		Preparer:  &preparer{volumes: volumes, sources: sources, nodeName: cfg.NodeName},
@@ -112,7 +112,9 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("%s: no certificates", cfg.ClientCAFile)
 		}
 	}
-	sampler := stats.NewSampler(stats.Options{NodeName: cfg.NodeName, Source: rt, Clock: clk})
+	// The node's pressure conditions are judged on every sample.
+	sampler := stats.NewSampler(stats.Options{NodeName: cfg.NodeName, Source: rt, Clock: clk,
+		OnSample: func(sum *stats.Summary) { a.ObserveSignals(cfg.NodeName, pressureSignals(sum)) }})
 	srv := &server.Server{Streamer: rt, ClientCA: pool, BindAddress: net.ParseIP(cfg.BindAddress), Port: cfg.AgentPort,
 		Summary: sampler, Metrics: stats.MetricsHandler(stats.NewRegistry(sampler)),
 		Pods: server.PodLookupFunc(func(ctx context.Context, namespace, name string) (*runtime.PodStatus, error) {

@@ -64,12 +64,28 @@ func (g *GC) clock() clock.WithTicker {
 	return g.Clock
 }
 
-func statfs(mountpoint string) (uint64, uint64, error) {
+// FsInfo is the size and free space of a file system.
+type FsInfo struct {
+	// AvailableBytes is what unprivileged writers may still use (f_bavail),
+	// as df, cAdvisor and kubelet's eviction signals count it.
+	CapacityBytes, AvailableBytes uint64
+	Inodes, InodesFree            uint64
+}
+
+// Statfs reports the file system holding path; image GC and the agent's
+// disk pressure signals share it.
+func Statfs(path string) (FsInfo, error) {
 	var st unix.Statfs_t
-	if err := unix.Statfs(mountpoint, &st); err != nil {
-		return 0, 0, fmt.Errorf("statfs %s: %w", mountpoint, err)
+	if err := unix.Statfs(path, &st); err != nil {
+		return FsInfo{}, fmt.Errorf("statfs %s: %w", path, err)
 	}
-	return st.Blocks * uint64(st.Bsize), st.Bavail * uint64(st.Bsize), nil
+	bs := uint64(st.Bsize)
+	return FsInfo{CapacityBytes: st.Blocks * bs, AvailableBytes: st.Bavail * bs, Inodes: st.Files, InodesFree: st.Ffree}, nil
+}
+
+func statfs(mountpoint string) (uint64, uint64, error) {
+	fs, err := Statfs(mountpoint)
+	return fs.CapacityBytes, fs.AvailableBytes, err
 }
 
 // Run makes one pass: it refreshes what is in use, and removes images when

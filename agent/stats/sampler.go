@@ -27,10 +27,14 @@ type CPUPoint struct {
 	UsageCoreNanoSeconds uint64
 }
 
-// NodeReading is the machine's usage.
+// NodeReading is the machine's usage; Fs, ImageFs and Rlimit are passed
+// on to the summary as they are (nil when not read).
 type NodeReading struct {
-	CPU    *CPUPoint
-	Memory *MemoryStats
+	CPU     *CPUPoint
+	Memory  *MemoryStats
+	Fs      *FsStats
+	ImageFs *FsStats
+	Rlimit  *RlimitStats
 }
 
 // PodReading is one running pod. CPU and Memory are the pod cgroup's,
@@ -64,6 +68,9 @@ type Options struct {
 	Clock clock.WithTicker
 	// Period between samples (default DefaultPeriod).
 	Period time.Duration
+	// OnSample, when set, is given each new summary (not to be changed),
+	// outside the sampler's lock: the agent judges node pressure from it.
+	OnSample func(*Summary)
 }
 
 // Sampler reads the Source every period and keeps the latest Summary,
@@ -119,15 +126,27 @@ func (s *Sampler) Sample(ctx context.Context) error {
 	start := s.opts.Clock.Now()
 	r, err := s.opts.Source.Read(ctx)
 	took := s.opts.Clock.Since(start)
+	sum, err := s.update(r, err, took)
+	if err == nil && s.opts.OnSample != nil {
+		s.opts.OnSample(sum)
+	}
+	return err
+}
+
+// update records a read and computes its summary.
+func (s *Sampler) update(r *Reading, err error, took time.Duration) (*Summary, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.duration, s.err = took, err
 	if err != nil {
-		return err
+		return nil, err
 	}
 	next := make(map[string]CPUPoint, len(s.prev))
 	sum := &Summary{Node: NodeStats{NodeName: s.opts.NodeName,
-		CPU: s.cpu("node", r.Node.CPU, next), Memory: r.Node.Memory}}
+		CPU: s.cpu("node", r.Node.CPU, next), Memory: r.Node.Memory, Fs: r.Node.Fs, Rlimit: r.Node.Rlimit}}
+	if r.Node.ImageFs != nil {
+		sum.Node.Runtime = &RuntimeStats{ImageFs: r.Node.ImageFs}
+	}
 	sum.Pods = make([]PodStats, 0, len(r.Pods))
 	for _, p := range r.Pods {
 		ps := PodStats{PodRef: p.Ref, StartTime: p.StartTime, Containers: make([]ContainerStats, 0, len(p.Containers))}
@@ -148,7 +167,7 @@ func (s *Sampler) Sample(ctx context.Context) error {
 	}
 	// Points not seen again (stopped containers, gone pods) are dropped.
 	s.prev, s.summary, s.sampled = next, sum, s.opts.Clock.Now()
-	return nil
+	return sum, nil
 }
 
 // cpu records point under key and returns its stats, with the rate

@@ -242,3 +242,44 @@ pod_memory_working_set_bytes{namespace="ns",pod="a"} 300 1767225600000
 		t.Errorf("/metrics: %d\n%s", rec.Code, rec.Body)
 	}
 }
+
+// TestHostSignalsPassedOn: file systems and task counts reach the summary
+// as read, and OnSample sees each good summary (the agent's pressure).
+func TestHostSignalsPassedOn(t *testing.T) {
+	fs := &FsStats{Time: t0, AvailableBytes: u(10), CapacityBytes: u(100)}
+	img := &FsStats{Time: t0, AvailableBytes: u(20), CapacityBytes: u(200)}
+	maxPID, tasks := int64(32768), int64(231)
+	rl := &RlimitStats{Time: t0, MaxPID: &maxPID, NumOfRunningProcesses: &tasks}
+	src := &fakeSource{readings: []*Reading{
+		{Node: NodeReading{CPU: cpuAt(0, 1), Fs: fs, ImageFs: img, Rlimit: rl}},
+		{Node: NodeReading{CPU: cpuAt(10, 2)}},
+	}}
+	var seen []*Summary
+	s := NewSampler(Options{NodeName: "n1", Source: src, Clock: testingclock.NewFakeClock(t0),
+		OnSample: func(sum *Summary) { seen = append(seen, sum) }})
+	if err := s.Sample(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sum, _, _ := s.Summary()
+	if sum.Node.Fs != fs || sum.Node.Runtime == nil || sum.Node.Runtime.ImageFs != img || sum.Node.Rlimit != rl {
+		t.Errorf("node %+v", sum.Node)
+	}
+	if err := s.Sample(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	sum, _, _ = s.Summary()
+	if sum.Node.Fs != nil || sum.Node.Runtime != nil || sum.Node.Rlimit != nil {
+		t.Errorf("signals not read are absent: %+v", sum.Node)
+	}
+	src.err = errors.New("down")
+	_ = s.Sample(context.Background())
+	if len(seen) != 2 || seen[1] != sum {
+		t.Errorf("OnSample saw %d summaries, want the 2 good ones", len(seen))
+	}
+	b, _ := json.Marshal(seen[0].Node)
+	for _, want := range []string{`"fs":{`, `"runtime":{"imageFs":{`, `"rlimit":{`, `"maxpid":32768`, `"curproc":231`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("summary JSON %s lacks %s", b, want)
+		}
+	}
+}

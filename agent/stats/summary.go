@@ -14,11 +14,42 @@ type Summary struct {
 	Pods []PodStats `json:"pods"`
 }
 
-// NodeStats is the whole machine's usage.
+// NodeStats is the whole machine's usage. Fs is the file system of the
+// agent's data directory (kubelet's nodefs), Runtime.ImageFs the one
+// holding the runtime's images; with Rlimit they are kubelet's eviction
+// signals.
 type NodeStats struct {
-	NodeName string       `json:"nodeName"`
-	CPU      *CPUStats    `json:"cpu,omitempty"`
-	Memory   *MemoryStats `json:"memory,omitempty"`
+	NodeName string        `json:"nodeName"`
+	CPU      *CPUStats     `json:"cpu,omitempty"`
+	Memory   *MemoryStats  `json:"memory,omitempty"`
+	Fs       *FsStats      `json:"fs,omitempty"`
+	Runtime  *RuntimeStats `json:"runtime,omitempty"`
+	Rlimit   *RlimitStats  `json:"rlimit,omitempty"`
+}
+
+// FsStats is one file system's space and inodes.
+type FsStats struct {
+	Time           time.Time `json:"time"`
+	AvailableBytes *uint64   `json:"availableBytes,omitempty"`
+	CapacityBytes  *uint64   `json:"capacityBytes,omitempty"`
+	UsedBytes      *uint64   `json:"usedBytes,omitempty"`
+	InodesFree     *uint64   `json:"inodesFree,omitempty"`
+	Inodes         *uint64   `json:"inodes,omitempty"`
+	InodesUsed     *uint64   `json:"inodesUsed,omitempty"`
+}
+
+// RuntimeStats is the container runtime's storage.
+type RuntimeStats struct {
+	ImageFs *FsStats `json:"imageFs,omitempty"`
+}
+
+// RlimitStats: MaxPID is the system-wide task limit (the lower of
+// kernel.pid_max and kernel.threads-max), NumOfRunningProcesses the tasks
+// (processes and threads) that exist now.
+type RlimitStats struct {
+	Time                  time.Time `json:"time"`
+	MaxPID                *int64    `json:"maxpid,omitempty"`
+	NumOfRunningProcesses *int64    `json:"curproc,omitempty"`
 }
 
 // PodReference names a pod.

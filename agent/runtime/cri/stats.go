@@ -28,7 +28,8 @@ const userHZ = 100
 // /proc) and of each running container (ListContainerStats) grouped by
 // ready sandbox; each pod's own figures come from ListPodSandboxStats
 // where the runtime implements it (the pod cgroup, pause included), else
-// the stats package sums the containers'.
+// the stats package sums the containers'. The node's file systems and
+// task count (hostStats) are the agent's pressure signals.
 func (r *Runtime) Read(ctx context.Context) (*stats.Reading, error) {
 	now := r.opts.Clock.Now()
 	out := &stats.Reading{}
@@ -42,6 +43,7 @@ func (r *Runtime) Read(ctx context.Context) (*stats.Reading, error) {
 		return nil, err
 	}
 	out.Node.Memory = mem
+	r.hostStats(ctx, &out.Node, now)
 
 	cctx, cancel := r.call(ctx)
 	defer cancel()
@@ -187,7 +189,9 @@ func procCPUUsage(path string) (uint64, error) {
 
 // procMemory reads /proc/meminfo: usage is what is not free, the working
 // set is usage less the inactive file cache (which the kernel reclaims
-// first), as kubelet computes it from the root cgroup.
+// first), as kubelet computes it from the root cgroup; available is the
+// capacity less the working set, kubelet's memory.available eviction
+// signal (not the kernel's MemAvailable estimate).
 func procMemory(path string, now time.Time) (*stats.MemoryStats, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -202,7 +206,7 @@ func procMemory(path string, now time.Time) (*stats.MemoryStats, error) {
 			continue
 		}
 		switch key := strings.TrimSuffix(fields[0], ":"); key {
-		case "MemTotal", "MemFree", "MemAvailable", "Inactive(file)":
+		case "MemTotal", "MemFree", "Inactive(file)":
 			kb, err := strconv.ParseUint(fields[1], 10, 64)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %s: %w", path, key, err)
@@ -216,9 +220,6 @@ func procMemory(path string, now time.Time) (*stats.MemoryStats, error) {
 	}
 	usage := total - min(total, vals["MemFree"])
 	ws := usage - min(usage, vals["Inactive(file)"])
-	out := &stats.MemoryStats{Time: now, UsageBytes: &usage, WorkingSetBytes: &ws}
-	if avail, ok := vals["MemAvailable"]; ok {
-		out.AvailableBytes = &avail
-	}
-	return out, nil
+	avail := total - ws
+	return &stats.MemoryStats{Time: now, UsageBytes: &usage, WorkingSetBytes: &ws, AvailableBytes: &avail}, nil
 }

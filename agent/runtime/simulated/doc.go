@@ -18,6 +18,10 @@
 //	sim.corral.dev/ready-after: 10s     containers become ready 10s after starting
 //	sim.corral.dev/init-run-for: 1s     how long each init container runs (default 0, exit code 0)
 //
+// A node's pressure conditions are steered by the node annotation
+// sim.corral.dev/pressure (memory,disk,pid), which the agent reads
+// (agent.AnnotationSimPressure).
+//
 // Pod IPs come from the node's spec.podCIDR once the agent passes it on
 // (UpdatePodCIDR), else from a synthetic range given at construction.
 package simulated
