@@ -185,7 +185,13 @@ func addPodNodeIndex(inf cache.SharedIndexInformer) error {
 	}})
 }
 
+// nodeChanged reacts to a node's own changes: pressure conditions are
+// turned into taints at once (not at the next monitor pass), and
+// NoExecute taints are checked against the node's pods.
 func (c *Controller) nodeChanged(n *corev1.Node) {
+	if !pressureMatches(n) {
+		c.nodeQueue.Add(n.Name)
+	}
 	if hasNoExecute(n) {
 		c.evictQueue.Add(n.Name)
 	}

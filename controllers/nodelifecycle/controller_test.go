@@ -459,12 +459,12 @@ func TestWantTaintsKeepsOthers(t *testing.T) {
 	now := metav1.NewTime(t0)
 	cur := []corev1.Taint{{Key: "a", Effect: corev1.TaintEffectNoSchedule},
 		{Key: corev1.TaintNodeNotReady, Effect: corev1.TaintEffectNoExecute}, {Key: "b", Effect: corev1.TaintEffectNoExecute}}
-	got, changed := wantTaints(cur, desired{noSchedule: corev1.TaintNodeUnreachable, noExecute: corev1.TaintNodeUnreachable}, now)
+	got, changed := wantTaints(cur, &desired{noSchedule: corev1.TaintNodeUnreachable, noExecute: corev1.TaintNodeUnreachable}, nil, now)
 	n := &corev1.Node{Spec: corev1.NodeSpec{Taints: got}}
 	if !changed || !equal(taintsOf(n), []string{"a:NoSchedule", "b:NoExecute", "node.kubernetes.io/unreachable:NoExecute", "node.kubernetes.io/unreachable:NoSchedule"}) {
 		t.Fatalf("%v %v", changed, taintsOf(n))
 	}
-	if _, changed := wantTaints(got, desired{noSchedule: corev1.TaintNodeUnreachable, noExecute: corev1.TaintNodeUnreachable}, now); changed {
+	if _, changed := wantTaints(got, &desired{noSchedule: corev1.TaintNodeUnreachable, noExecute: corev1.TaintNodeUnreachable}, nil, now); changed {
 		t.Fatal("changed an already desired set")
 	}
 }

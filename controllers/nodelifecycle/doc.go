@@ -1,6 +1,7 @@
 // Package nodelifecycle judges node health from the agents' Leases in
-// kube-node-lease and evicts the pods of dead nodes, as upstream's node
-// lifecycle controller and taint manager do, with corral's faster defaults.
+// kube-node-lease, taints nodes by their conditions and evicts the pods of
+// dead nodes, as upstream's node lifecycle controller and taint manager
+// do, with corral's faster defaults.
 //
 // Health. A node is alive while the controller sees its Lease's renewTime
 // (or its Ready condition's heartbeat) change. Staleness is measured on the
@@ -17,6 +18,15 @@
 // Ready=False gets node.kubernetes.io/not-ready instead. When renewals are
 // seen again the taints are removed (the Ready condition is the agent's to
 // set back).
+//
+// Pressure (upstream's TaintNodesByCondition). A node whose agent reports
+// MemoryPressure, DiskPressure or PIDPressure True gets the matching
+// node.kubernetes.io/memory-pressure, disk-pressure or pid-pressure
+// NoSchedule taint, and loses it when the condition is False or Unknown
+// (an unreachable node's conditions are all Unknown). The node informer
+// queues the node as soon as its conditions and taints disagree, whether
+// or not the node has been judged yet; the scheduler's taint filter then
+// keeps new pods off it, and DaemonSet pods tolerate these taints.
 //
 // Eviction. Pods on a node with NoExecute taints that they do not tolerate
 // are deleted (plain delete, no eviction API, as upstream's taint manager)

@@ -232,7 +232,7 @@ func (c *Controller) monitor(ctx context.Context) error {
 		}
 		d := c.decide(n, h, now)
 		c.want[n.Name] = d
-		if !matches(n, d) {
+		if !matches(n, d) || !pressureMatches(n) {
 			c.nodeQueue.Add(n.Name)
 		}
 		if changed[n.Name] {
@@ -311,13 +311,15 @@ func btoi(b bool) int {
 	return 0
 }
 
-// syncNode brings one node's conditions and taints to c.want.
+// syncNode brings one node's conditions and taints to c.want, and its
+// pressure taints to its conditions.
 func (c *Controller) syncNode(ctx context.Context, name string) error {
 	c.mu.Lock()
-	d, ok := c.want[name]
+	want, judged := c.want[name]
 	c.mu.Unlock()
-	if !ok {
-		return nil
+	var d *desired // nil: not judged yet, health taints stay as they are
+	if judged {
+		d = &want
 	}
 	node, err := c.nodes.Get(name)
 	if apierrors.IsNotFound(err) {
@@ -335,7 +337,7 @@ func (c *Controller) syncNode(ctx context.Context, name string) error {
 			}
 		}
 		first = false
-		if d.markUnknown {
+		if d != nil && d.markUnknown {
 			if rc := readyCondition(node); rc == nil || rc.Status != corev1.ConditionUnknown {
 				n := node.DeepCopy()
 				markUnknown(n, metav1.NewTime(c.clock.Now()))
@@ -344,7 +346,9 @@ func (c *Controller) syncNode(ctx context.Context, name string) error {
 				}
 			}
 		}
-		taints, changed := wantTaints(node.Spec.Taints, d, metav1.NewTime(c.clock.Now()))
+		// Pressure taints follow the conditions of the node as it is now
+		// (after markUnknown, which clears them).
+		taints, changed := wantTaints(node.Spec.Taints, d, wantedPressure(node), metav1.NewTime(c.clock.Now()))
 		if !changed {
 			return nil
 		}
@@ -356,7 +360,7 @@ func (c *Controller) syncNode(ctx context.Context, name string) error {
 			}
 			return fmt.Errorf("tainting node %s: %w", name, err)
 		}
-		klog.FromContext(ctx).V(2).Info("node taints updated", "node", name, "noSchedule", d.noSchedule, "noExecute", d.noExecute)
+		klog.FromContext(ctx).V(2).Info("node taints updated", "node", name, "taints", taintKeys(taints))
 		return nil
 	})
 }
@@ -378,13 +382,24 @@ func markUnknown(n *corev1.Node, now metav1.Time) {
 	}
 }
 
-// wantTaints returns the taints with ours made as desired; others keep
-// their order.
-func wantTaints(cur []corev1.Taint, d desired, now metav1.Time) ([]corev1.Taint, bool) {
+// wantTaints returns the taints with ours made as desired (with d nil,
+// the not-ready/unreachable ones are left alone) and the pressure taints
+// as listed; others keep their order.
+func wantTaints(cur []corev1.Taint, d *desired, pressure []string, now metav1.Time) ([]corev1.Taint, bool) {
 	out := make([]corev1.Taint, 0, len(cur)+2)
 	var haveNS, haveNE, changed bool
+	var havePressure []string
 	for _, t := range cur {
-		if !isOurs(t.Key) {
+		if isPressureTaint(t) {
+			if contains(pressure, t.Key) && !contains(havePressure, t.Key) {
+				havePressure = append(havePressure, t.Key)
+				out = append(out, t)
+			} else {
+				changed = true
+			}
+			continue
+		}
+		if d == nil || !isOurs(t.Key) {
 			out = append(out, t)
 			continue
 		}
@@ -399,6 +414,15 @@ func wantTaints(cur []corev1.Taint, d desired, now metav1.Time) ([]corev1.Taint,
 		}
 		out = append(out, t)
 	}
+	for _, k := range pressure {
+		if !contains(havePressure, k) {
+			out = append(out, corev1.Taint{Key: k, Effect: corev1.TaintEffectNoSchedule, TimeAdded: &now})
+			changed = true
+		}
+	}
+	if d == nil {
+		return out, changed
+	}
 	if d.noSchedule != "" && !haveNS {
 		out = append(out, corev1.Taint{Key: d.noSchedule, Effect: corev1.TaintEffectNoSchedule, TimeAdded: &now})
 		changed = true
@@ -408,4 +432,12 @@ func wantTaints(cur []corev1.Taint, d desired, now metav1.Time) ([]corev1.Taint,
 		changed = true
 	}
 	return out, changed
+}
+
+func taintKeys(ts []corev1.Taint) []string {
+	out := make([]string, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, t.Key+":"+string(t.Effect))
+	}
+	return out
 }
