@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// machineLock takes the lock the e2e tests hold for their whole run
+// (test/e2e/main_test.go), so a bench and a test run never share the
+// kernel's routes, bridges and rules. It waits until ctx ends.
+func machineLock(ctx context.Context) (func(), error) {
+	path := filepath.Join(os.TempDir(), "corral-e2e.lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	said := false
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		if !said {
+			fmt.Printf("pod startup: waiting for %s (an e2e run holds it)\n", path)
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// waitNoE2E waits until no e2e run is left on the machine: an e2e.test
+// process can lose its lock (its *os.File is not kept reachable, so a GC
+// closes it), and its load would skew the figures.
+func waitNoE2E(ctx context.Context) error {
+	said := false
+	for {
+		busy := false
+		for _, pid := range allPids() {
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			argv0, _, _ := strings.Cut(string(cmdline), "\x00")
+			if strings.HasSuffix(argv0, "/e2e.test") || strings.Contains(string(cmdline), "/corral-e2e-") {
+				busy = true
+				break
+			}
+		}
+		if !busy {
+			return nil
+		}
+		if !said {
+			fmt.Println("pod startup: waiting for a running e2e test to end")
+			said = true
+		}
+		if err := sleep(ctx, 5*time.Second); err != nil {
+			return err
+		}
+	}
+}
+
+func allPids() []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscan(e.Name(), &pid); err == nil && pid != os.Getpid() {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// otherContainerd tells whether a containerd not under dir runs (another
+// cluster, whose CNI chains restore must leave alone).
+func otherContainerd(dir string) bool {
+	for _, pid := range allPids() {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		argv0, _, _ := strings.Cut(string(cmdline), "\x00")
+		if strings.HasSuffix(argv0, "containerd") && !bytes.Contains(cmdline, []byte(dir+"/")) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostState is what the bench may add to the machine outside its data
+// directories; restore removes what was not there before.
+type hostState struct {
+	routes map[string]bool // "blackhole 10.240.0.0/16" style keys, present before
+	links  map[string]bool
+	chains map[string]bool // "nat/CNI-HOSTPORT-DNAT"
+}
+
+var ipTables = []string{"nat", "filter"}
+
+func snapshotHost(cidrs, links []string) *hostState {
+	h := &hostState{routes: map[string]bool{}, links: map[string]bool{}, chains: map[string]bool{}}
+	for _, c := range cidrs {
+		h.routes[c] = routeExists(c)
+	}
+	for _, l := range links {
+		h.links[l] = exec.Command("ip", "link", "show", "dev", l).Run() == nil
+	}
+	for _, c := range cniChains() {
+		h.chains[c] = true
+	}
+	return h
+}
+
+func routeExists(cidr string) bool {
+	out, err := exec.Command("ip", "route", "show", "exact", cidr).Output()
+	return err == nil && len(bytes.TrimSpace(out)) > 0
+}
+
+// cniChains lists the CNI-* iptables chains (portmap's) as table/chain.
+func cniChains() []string {
+	var out []string
+	for _, t := range ipTables {
+		b, _ := exec.Command("iptables", "-t", t, "-S").Output()
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) == 2 && f[0] == "-N" && strings.HasPrefix(f[1], "CNI-") {
+				out = append(out, t+"/"+f[1])
+			}
+		}
+	}
+	return out
+}
+
+// restore deletes the routes, links and CNI chains that appeared since
+// the snapshot (the agent leaves its routes and the service sink; portmap
+// its chains), except what another cluster on the machine (under another
+// dir than dir) still uses: the shared service sink while routes use it,
+// CNI chains while another containerd runs.
+func (h *hostState) restore(dir string) {
+	for c, had := range h.routes {
+		for !had && routeExists(c) {
+			if exec.Command("ip", "route", "del", c).Run() != nil {
+				break
+			}
+		}
+	}
+	for l, had := range h.links {
+		if had {
+			continue
+		}
+		if out, _ := exec.Command("ip", "route", "show", "dev", l).Output(); l == psServiceSink && len(bytes.TrimSpace(out)) > 0 {
+			continue
+		}
+		_ = exec.Command("ip", "link", "del", l).Run()
+	}
+	if otherContainerd(dir) {
+		return
+	}
+	var added []string
+	for _, c := range cniChains() {
+		if !h.chains[c] {
+			added = append(added, c)
+		}
+	}
+	for _, c := range added { // jumps into the chain first, then the chain
+		t, name, _ := strings.Cut(c, "/")
+		b, _ := exec.Command("iptables", "-t", t, "-S").Output()
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) > 2 && f[0] == "-A" && strings.Contains(line, "-j "+name) {
+				_ = exec.Command("iptables", append([]string{"-t", t, "-D"}, f[1:]...)...).Run()
+			}
+		}
+		_ = exec.Command("iptables", "-t", t, "-F", name).Run()
+	}
+	for _, c := range added {
+		t, name, _ := strings.Cut(c, "/")
+		_ = exec.Command("iptables", "-t", t, "-X", name).Run()
+	}
+}
+
+// killMentioning SIGKILLs every process whose command line names dir:
+// containerd and its shims, which outlive the agent that started them.
+func killMentioning(dir string) {
+	for _, pid := range pidsMentioning(dir) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+func pidsMentioning(dir string) []int {
+	var out []int
+	for _, pid := range allPids() {
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err == nil && bytes.Contains(cmdline, []byte(dir+"/")) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// cgroupRoots are /sys/fs/cgroup and each v1 hierarchy in it.
+func cgroupRoots() []string {
+	roots := []string{"/sys/fs/cgroup"}
+	entries, _ := os.ReadDir("/sys/fs/cgroup")
+	for _, e := range entries {
+		if e.IsDir() {
+			roots = append(roots, filepath.Join("/sys/fs/cgroup", e.Name()))
+		}
+	}
+	return roots
+}
+
+// removeCgroups kills what is left in each cgroup rel (relative to the
+// hierarchy roots) and removes it: containerd never removes a pod-level
+// cgroup, and containers survive their killed shims. It returns what it
+// could not remove.
+func removeCgroups(rels []string) []string {
+	var left []string
+	deadline := time.Now().Add(10 * time.Second)
+	for _, rel := range rels {
+		for _, root := range cgroupRoots() {
+			dir := filepath.Join(root, rel)
+			killIn(dir)
+			err := removeTree(dir)
+			for err != nil && time.Now().Before(deadline) {
+				time.Sleep(200 * time.Millisecond)
+				killIn(dir)
+				err = removeTree(dir)
+			}
+			if err != nil {
+				left = append(left, dir)
+			}
+		}
+	}
+	return left
+}
+
+func killIn(dir string) {
+	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.Name() != "cgroup.procs" {
+			return nil
+		}
+		b, _ := os.ReadFile(path)
+		for _, f := range strings.Fields(string(b)) {
+			var pid int
+			if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 && pid != os.Getpid() {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+		return nil
+	})
+}
+
+// removeTree rmdirs a cgroup directory and its children, deepest first.
+func removeTree(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			if err := removeTree(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if err := syscall.Rmdir(dir); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
+// mountsUnder lists what is still mounted below dir.
+func mountsUnder(dir string) []string {
+	b, _ := os.ReadFile("/proc/self/mounts")
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			out = append(out, f[1])
+		}
+	}
+	return out
+}
+
+// unmountUnder lazily unmounts everything mounted below dir, deepest first.
+func unmountUnder(dir string) {
+	targets := mountsUnder(dir)
+	for i := len(targets) - 1; i >= 0; i-- {
+		_ = syscall.Unmount(targets[i], syscall.MNT_DETACH)
+	}
+}
+
+// pidRSS is a process's resident set size in MB.
+func pidRSS(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			var kb float64
+			_, err := fmt.Sscan(strings.TrimPrefix(line, "VmRSS:"), &kb)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for %d", pid)
+}
