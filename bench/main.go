@@ -36,6 +36,8 @@ func main() {
 	largeNodes := flag.Int("large-nodes", 0, "simulated nodes for the large cluster (scheduling, RSS); 0 skips it, 5000 for the full figure")
 	largePods := flag.Int("large-pods", 30000, "pending pods scheduled, then Running, in the large cluster")
 	api := flag.Bool("api", true, "run the API server benchmarks (issue A)")
+	schedNodes := flag.Int("schedperf-nodes", 5000, "Node objects for the scheduler-alone benchmark (as scheduler_perf); 0 skips it")
+	schedPerfPods := flag.String("schedperf-pods", "10000,30000", "pending pod counts for the scheduler-alone benchmark, a fresh server each")
 	skip := podStartupSkip()
 	podStartup := flag.Bool("pod-startup", skip == "", "run the pod-startup benchmark (issue C: real containers; root, containerd)")
 	startupPods := flag.Int("startup-pods", 50, "pod-startup samples per mode (one at a time, and in bursts)")
@@ -62,6 +64,16 @@ func main() {
 	}
 	if *largeNodes > 0 {
 		if err := runLarge(ctx, r, *binary, *largeNodes, *largePods); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	if *schedNodes > 0 {
+		counts, err := parseCounts(*schedPerfPods)
+		if err == nil {
+			err = runSchedPerf(ctx, r, *binary, *schedNodes, counts)
+		}
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
