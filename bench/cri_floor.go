@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"corral/test/hostclean"
 )
 
 // The floor's pods carry this label and no io.kubernetes.pod.uid: the
@@ -161,7 +163,7 @@ func (f *criFloor) teardown(ctx context.Context) error {
 		}
 		cgroups = append(cgroups, filepath.Join(floorCgroup, "pod"+sb.GetMetadata().GetUid()))
 	}
-	if left := removeCgroups(cgroups); len(left) > 0 && firstErr == nil {
+	if left := hostclean.RemoveCgroups(cgroups); len(left) > 0 && firstErr == nil {
 		firstErr = fmt.Errorf("floor cgroups left: %v", left)
 	}
 	return firstErr

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
+
+	"corral/test/hostclean"
 )
 
 // startupOptions size the pod-startup benchmark (issue C).
@@ -308,18 +310,18 @@ func (s *startupRun) cleanup(host *hostState, failed bool) {
 	}
 	rels := []string{floorCgroup}
 	for _, uid := range uids {
-		rels = append(rels, filepath.Join("corral", "pod"+uid))
+		rels = append(rels, hostclean.PodCgroup(uid))
 	}
-	if left := removeCgroups(rels); len(left) > 0 {
+	if left := hostclean.RemoveCgroups(rels); len(left) > 0 {
 		fmt.Fprintln(os.Stderr, "pod startup cleanup: cgroups left:", left)
 	}
-	unmountUnder(s.dir)
+	hostclean.UnmountUnder(s.dir)
 	host.restore(s.dir)
 	time.Sleep(200 * time.Millisecond)
-	if left := pidsMentioning(s.dir); len(left) > 0 {
+	if left := hostclean.PIDsMentioning(s.dir); len(left) > 0 {
 		fmt.Fprintln(os.Stderr, "pod startup cleanup: processes left:", left)
 	}
-	if left := mountsUnder(s.dir); len(left) > 0 {
+	if left := hostclean.MountsUnder(s.dir); len(left) > 0 {
 		fmt.Fprintln(os.Stderr, "pod startup cleanup: mounts left:", left)
 	}
 	if os.Getenv("CORRAL_BENCH_KEEP") == "" {

@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"corral/agent/image"
+
+	"corral/test/hostclean"
 )
 
 // The pod-startup benchmark's private ranges and bridges: used by no test
@@ -87,7 +89,7 @@ func (p *proc) stop() {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
 	}
-	killMentioning(p.dir)
+	hostclean.KillMentioning(p.dir)
 }
 
 func (p *proc) rss() (float64, error) { return pidRSS(p.cmd.Process.Pid) }
@@ -95,7 +97,7 @@ func (p *proc) rss() (float64, error) { return pidRSS(p.cmd.Process.Pid) }
 // containerdRSS is the RSS of the containerd this process supervises
 // (the one whose command line names its data dir).
 func (p *proc) containerdRSS() (float64, error) {
-	for _, pid := range pidsMentioning(p.agentDir) {
+	for _, pid := range hostclean.PIDsMentioning(p.agentDir) {
 		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if strings.HasSuffix(strings.SplitN(string(cmdline), "\x00", 2)[0], "containerd") {
 			return pidRSS(pid)

@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"corral/agent/image"
+
+	"corral/test/hostclean"
 )
 
 // Test ranges: private, routed to blackholes by the agent.
@@ -202,22 +204,14 @@ func (c *cluster) stop() {
 				<-done
 			}
 		}
-		killMentioning(c.dir)
-		removePodCgroups(uids)
+		hostclean.KillMentioning(c.dir)
+		hostclean.RemoveCgroups(podCgroups(uids))
 		_ = exec.Command("ip", "link", "del", c.opts.bridge).Run()
-		unmountUnder(c.dir)
+		hostclean.UnmountUnder(c.dir)
 		if os.Getenv("CORRAL_E2E_KEEP") == "" {
 			_ = os.RemoveAll(c.dir)
 		}
 	})
-}
-
-// unmountUnder lazily unmounts everything mounted below dir, deepest first.
-func unmountUnder(dir string) {
-	targets := mountsUnder(dir)
-	for i := len(targets) - 1; i >= 0; i-- {
-		_ = syscall.Unmount(targets[i], syscall.MNT_DETACH)
-	}
 }
 
 // namespace creates a namespace for one test, deleted at its end.

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 )
@@ -64,6 +65,9 @@ func TestMain(m *testing.M) {
 		shared.stop()
 	}
 	os.RemoveAll(dir)
+	// The lock lives as long as its file: unreferenced, the file would be
+	// collected and closed mid-run, releasing the lock.
+	runtime.KeepAlive(lock)
 	os.Exit(code)
 }
 

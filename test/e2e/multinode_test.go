@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"corral/test/hostclean"
 )
 
 // mnCluster is a cluster of its own for the multi-node test: `corral
@@ -174,22 +176,22 @@ func (c *mnCluster) stop(t *testing.T) {
 	}
 	for _, a := range c.agents {
 		stopProcess(a.cmd, a.done, 30*time.Second)
-		killMentioning(a.dir)
+		hostclean.KillMentioning(a.dir)
 	}
 	var uids []string
 	for uid := range c.podUIDs {
 		uids = append(uids, uid)
 	}
-	if left := removePodCgroups(uids); len(left) > 0 {
+	if left := hostclean.RemoveCgroups(podCgroups(uids)); len(left) > 0 {
 		t.Errorf("cleanup: pod cgroups left: %v", left)
 	}
-	unmountUnder(c.dir)
+	hostclean.UnmountUnder(c.dir)
 	// Nothing of the nodes may outlive the test.
 	time.Sleep(200 * time.Millisecond)
-	if left := processesMentioning(c.dir); len(left) > 0 {
+	if left := hostclean.ProcessesMentioning(c.dir); len(left) > 0 {
 		t.Errorf("cleanup: processes left: %v", left)
 	}
-	if left := mountsUnder(c.dir); len(left) > 0 {
+	if left := hostclean.MountsUnder(c.dir); len(left) > 0 {
 		t.Errorf("cleanup: mounts left: %v", left)
 	}
 	stopProcess(c.server, c.serverDone, 30*time.Second)
@@ -379,7 +381,7 @@ spec:
 	a2 := c.agents[1]
 	_ = syscall.Kill(-a2.cmd.Process.Pid, syscall.SIGKILL)
 	<-a2.done
-	killMentioning(a2.dir)
+	hostclean.KillMentioning(a2.dir)
 	if err := c.client.CoreV1().Nodes().Delete(ctx, a2.name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}

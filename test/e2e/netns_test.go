@@ -1,15 +1,15 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"corral/test/hostclean"
 )
 
 // The multi-node test's private ranges, used by no other test (the shared
@@ -85,22 +85,6 @@ func (l *lan) remove() {
 	l.nodes = nil
 }
 
-// killMentioning SIGKILLs every process whose command line names dir (a
-// node's containerd and its shims), so nothing of a node outlives its test.
-func killMentioning(dir string) {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		var pid int
-		if _, err := fmt.Sscan(e.Name(), &pid); err != nil || pid == os.Getpid() {
-			continue
-		}
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && bytes.Contains(cmdline, []byte(dir+"/")) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-}
-
 // stopProcess sends SIGTERM to cmd's process group, then SIGKILL after
 // grace.
 func stopProcess(cmd *exec.Cmd, done <-chan struct{}, grace time.Duration) {
@@ -125,98 +109,11 @@ func tail(path string, n int) string {
 	return strings.TrimSpace(string(b))
 }
 
-// removePodCgroups kills what is left in the pod-level cgroups
-// (/corral/pod<uid> in every hierarchy) of pods whose agent died before it
-// could remove them (killing a shim leaves its containers running), then
-// removes the cgroups. It returns the cgroups it could not remove.
-func removePodCgroups(uids []string) []string {
-	roots := []string{"/sys/fs/cgroup"}
-	entries, _ := os.ReadDir("/sys/fs/cgroup")
-	for _, e := range entries {
-		if e.IsDir() {
-			roots = append(roots, filepath.Join("/sys/fs/cgroup", e.Name()))
-		}
+// podCgroups are the pod-level cgroups of these pod UIDs.
+func podCgroups(uids []string) []string {
+	rels := make([]string, len(uids))
+	for i, uid := range uids {
+		rels[i] = hostclean.PodCgroup(uid)
 	}
-	var left []string
-	deadline := time.Now().Add(10 * time.Second)
-	for _, uid := range uids {
-		for _, root := range roots {
-			dir := filepath.Join(root, "corral", "pod"+uid)
-			killIn(dir)
-			err := removeTree(dir)
-			for err != nil && time.Now().Before(deadline) {
-				time.Sleep(200 * time.Millisecond)
-				killIn(dir)
-				err = removeTree(dir)
-			}
-			if err != nil {
-				left = append(left, dir)
-			}
-		}
-	}
-	return left
-}
-
-// killIn SIGKILLs every process in the cgroup dir and its children.
-func killIn(dir string) {
-	_ = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || d.Name() != "cgroup.procs" {
-			return nil
-		}
-		b, _ := os.ReadFile(path)
-		for _, f := range strings.Fields(string(b)) {
-			var pid int
-			if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 && pid != os.Getpid() {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-		return nil
-	})
-}
-
-// mountsUnder lists what is still mounted below dir.
-func mountsUnder(dir string) []string {
-	b, _ := os.ReadFile("/proc/self/mounts")
-	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
-			out = append(out, f[1])
-		}
-	}
-	return out
-}
-
-// processesMentioning lists the processes whose command line names dir.
-func processesMentioning(dir string) []string {
-	var out []string
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && bytes.Contains(cmdline, []byte(dir+"/")) && e.Name() != fmt.Sprint(os.Getpid()) {
-			out = append(out, e.Name()+": "+string(bytes.ReplaceAll(cmdline, []byte{0}, []byte(" "))))
-		}
-	}
-	return out
-}
-
-// removeTree rmdirs a cgroup directory and its children, deepest first.
-func removeTree(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			if err := removeTree(filepath.Join(dir, e.Name())); err != nil {
-				return err
-			}
-		}
-	}
-	if err := syscall.Rmdir(dir); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	return nil
+	return rels
 }

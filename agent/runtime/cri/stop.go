@@ -149,7 +149,7 @@ func (r *Runtime) removeCgroups(uid types.UID) error {
 	}
 	var errs []error
 	for _, root := range roots {
-		if err := removeCgroupTree(filepath.Join(root, rel)); err != nil {
+		if err := RemoveCgroupTree(filepath.Join(root, rel)); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -159,9 +159,10 @@ func (r *Runtime) removeCgroups(uid types.UID) error {
 	return nil
 }
 
-// removeCgroupTree rmdirs a cgroup and its child cgroups, deepest first.
+// RemoveCgroupTree rmdirs a cgroup and its child cgroups, deepest first
+// (also used by the tests' host clean-up).
 // Control files inside go with their directory.
-func removeCgroupTree(dir string) error {
+func RemoveCgroupTree(dir string) error {
 	entries, err := os.ReadDir(dir)
 	if os.IsNotExist(err) {
 		return nil
@@ -171,7 +172,7 @@ func removeCgroupTree(dir string) error {
 	}
 	for _, e := range entries {
 		if e.IsDir() {
-			if err := removeCgroupTree(filepath.Join(dir, e.Name())); err != nil {
+			if err := RemoveCgroupTree(filepath.Join(dir, e.Name())); err != nil {
 				return err
 			}
 		}
