@@ -195,7 +195,7 @@ func (a *Agent) startContainer(ctx context.Context, n *node, pod *corev1.Pod, rs
 	var cfg runtime.ContainerConfig
 	if n.cfg.Preparer != nil {
 		// The API pod has no IPs before its first status: fieldRefs to
-		// status.podIP must see the sandbox's.
+		// status.podIP and the pod's /etc/hosts must see the sandbox's.
 		n.mu.Lock()
 		var hostIPs []string
 		for _, ip := range n.hostIPs {

@@ -59,7 +59,8 @@ func (r *cniRuntime) NodeInfo(ctx context.Context) (runtime.NodeInfo, error) {
 	return info, nil
 }
 
-// preparer resolves volumes, environment, mounts and pull credentials.
+// preparer resolves volumes, environment, mounts (with the pod's managed
+// /etc/hosts) and pull credentials.
 type preparer struct {
 	volumes  *volume.Manager
 	sources  env.Sources
@@ -78,6 +79,14 @@ func (p *preparer) ContainerConfig(ctx context.Context, pod *corev1.Pod, c *core
 	mounts, err := p.volumes.Mounts(pod, c, vars)
 	if err != nil {
 		return runtime.ContainerConfig{}, err
+	}
+	// The agent hands over the sandbox's IPs, so /etc/hosts can name them.
+	hosts, err := p.volumes.HostsMount(pod, mounts)
+	if err != nil {
+		return runtime.ContainerConfig{}, fmt.Errorf("/etc/hosts: %w", err)
+	}
+	if hosts != nil {
+		mounts = append(mounts, *hosts)
 	}
 	auth, err := env.PullAuth(ctx, p.sources, pod)
 	if err != nil {

@@ -73,7 +73,8 @@ func Run(ctx context.Context, cfg Config) error {
 		IPAMDataDir: filepath.Join(cfg.DataDir, "cni", "ipam"), Bridge: cfg.CNIBridge}}
 
 	sources := env.NewClientSources(cfg.Client, cfg.NodeName, 5*time.Second, clk)
-	volumes := &volume.Manager{Client: cfg.Client, Sources: sources, RootDir: filepath.Join(cfg.DataDir, "pods", "volumes"), Clock: clk}
+	volumes := &volume.Manager{Client: cfg.Client, Sources: sources, RootDir: filepath.Join(cfg.DataDir, "pods", "volumes"), Clock: clk,
+		ClusterDomain: clusterDomain}
 
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: cfg.Client.CoreV1().Events("")})

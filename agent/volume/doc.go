@@ -9,4 +9,8 @@
 // writer (a timestamped directory, a "..data" symlink swapped by rename,
 // one symlink per top-level key into "..data"), so Refresh can update
 // their content in place and applications never see half an update.
+//
+// The pod's directory also holds etc-hosts, kubelet's managed /etc/hosts
+// (HostsMount): it needs the sandbox's IPs, so it is written at container
+// start rather than in SetUp, and TearDown removes it with the rest.
 package volume

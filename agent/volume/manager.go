@@ -40,6 +40,12 @@ type Manager struct {
 	// Clock names the atomic writer's timestamped directories (default:
 	// the real clock).
 	Clock clock.PassiveClock
+	// ClusterDomain names pods with a subdomain in their /etc/hosts
+	// (default cluster.local).
+	ClusterDomain string
+	// NodeHostsFile is copied into hostNetwork pods' /etc/hosts (default
+	// /etc/hosts).
+	NodeHostsFile string
 
 	mu     sync.Mutex
 	pods   map[types.UID]map[string]hostVolume
