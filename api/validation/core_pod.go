@@ -51,6 +51,13 @@ func validatePodSpec(spec *corev1.PodSpec, p *field.Path, opts podSpecOpts) fiel
 	if spec.Subdomain != "" {
 		errs = append(errs, validateDNS1123Label(spec.Subdomain, p.Child("subdomain"))...)
 	}
+	for i, a := range spec.HostAliases {
+		ap := p.Child("hostAliases").Index(i)
+		errs = append(errs, validateIP(a.IP, ap.Child("ip"))...)
+		for j, h := range a.Hostnames {
+			errs = append(errs, validateDNS1123Subdomain(h, ap.Child("hostnames").Index(j))...)
+		}
+	}
 	if spec.PriorityClassName != "" {
 		errs = append(errs, validateDNS1123Subdomain(spec.PriorityClassName, p.Child("priorityClassName"))...)
 	}

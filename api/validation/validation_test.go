@@ -102,6 +102,12 @@ func TestCreateInvalid(t *testing.T) {
 		{"restart policy", with(validPod(), func(p *corev1.Pod) { p.Spec.RestartPolicy = "Sometimes" }),
 			"spec.restartPolicy", field.ErrorTypeNotSupported},
 		{"dns policy", with(validPod(), func(p *corev1.Pod) { p.Spec.DNSPolicy = "Google" }), "spec.dnsPolicy", field.ErrorTypeNotSupported},
+		{"host alias ip", with(validPod(), func(p *corev1.Pod) {
+			p.Spec.HostAliases = []corev1.HostAlias{{IP: "127.0.0.300", Hostnames: []string{"db"}}}
+		}), "spec.hostAliases[0].ip", field.ErrorTypeInvalid},
+		{"host alias name", with(validPod(), func(p *corev1.Pod) {
+			p.Spec.HostAliases = []corev1.HostAlias{{IP: "127.0.0.2", Hostnames: []string{"db", "Not_A_Host"}}}
+		}), "spec.hostAliases[0].hostnames[1]", field.ErrorTypeInvalid},
 		{"dns none without config", with(validPod(), func(p *corev1.Pod) { p.Spec.DNSPolicy = corev1.DNSNone }),
 			"spec.dnsConfig", field.ErrorTypeRequired},
 		{"container port range", with(validPod(), func(p *corev1.Pod) { p.Spec.Containers[0].Ports[0].ContainerPort = 70000 }),
