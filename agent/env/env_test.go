@@ -286,6 +286,14 @@ func TestWithIPs(t *testing.T) {
 	if v, _ := FieldValue(got, "status.hostIPs"); v != "192.168.1.5" {
 		t.Errorf("hostIPs = %q", v)
 	}
+	// A recreated sandbox's IP wins over the one in the status.
+	got = WithIPs(got, []string{"10.42.0.10"}, nil)
+	if v, _ := FieldValue(got, "status.podIP"); v != "10.42.0.10" {
+		t.Errorf("after a new sandbox podIP = %q", v)
+	}
+	if same := WithIPs(got, []string{"10.42.0.10"}, nil); same != got {
+		t.Error("unchanged IPs copied the pod")
+	}
 	if v, _ := FieldValue(testPod(), "metadata.labels"); v != "app=\"web\"\n" {
 		t.Errorf("labels = %q", v)
 	}

@@ -86,9 +86,10 @@ func formatMap(m map[string]string) string {
 
 // WithIPs returns pod, or a copy of it whose status carries podIPs (the
 // sandbox's, first primary) and hostIPs (the node's) where the API pod
-// has none yet.
+// has none yet. The sandbox's IPs win over the status's, as kubelet's:
+// a recreated sandbox has new ones and the status may not say so yet.
 func WithIPs(pod *corev1.Pod, podIPs, hostIPs []string) *corev1.Pod {
-	needPod := len(pod.Status.PodIPs) == 0 && pod.Status.PodIP == "" && len(podIPs) > 0
+	needPod := len(podIPs) > 0 && !sameIPs(pod.Status.PodIPs, podIPs)
 	needHost := len(pod.Status.HostIPs) == 0 && pod.Status.HostIP == "" && len(hostIPs) > 0
 	if !needPod && !needHost {
 		return pod
@@ -96,7 +97,7 @@ func WithIPs(pod *corev1.Pod, podIPs, hostIPs []string) *corev1.Pod {
 	cp := *pod
 	cp.Status = *pod.Status.DeepCopy()
 	if needPod {
-		cp.Status.PodIP = podIPs[0]
+		cp.Status.PodIP, cp.Status.PodIPs = podIPs[0], nil
 		for _, ip := range podIPs {
 			cp.Status.PodIPs = append(cp.Status.PodIPs, corev1.PodIP{IP: ip})
 		}
@@ -108,6 +109,18 @@ func WithIPs(pod *corev1.Pod, podIPs, hostIPs []string) *corev1.Pod {
 		}
 	}
 	return &cp
+}
+
+func sameIPs(status []corev1.PodIP, ips []string) bool {
+	if len(status) != len(ips) {
+		return false
+	}
+	for i, ip := range status {
+		if ip.IP != ips[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // NodeIPs returns the node's addresses usable as host IPs: internal
