@@ -28,6 +28,7 @@ import (
 
 	"corral/controllers/expectations"
 	"corral/controllers/history"
+	"corral/controllers/ownerindex"
 	"corral/controllers/worker"
 )
 
@@ -54,6 +55,7 @@ type Controller struct {
 
 	dsLister   appslisters.DaemonSetLister
 	podLister  corelisters.PodLister
+	podIndexer cache.Indexer // with ownerindex: the owner's pods and orphans
 	nodeLister corelisters.NodeLister
 	history    *history.History
 	revLister  appslisters.ControllerRevisionLister
@@ -86,6 +88,7 @@ func NewController(client kubernetes.Interface, dsInformer appsinformers.DaemonS
 		recorder:   broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: controllerName}),
 		dsLister:   dsInformer.Lister(),
 		podLister:  podInformer.Lister(),
+		podIndexer: podInformer.Informer().GetIndexer(),
 		nodeLister: nodeInformer.Lister(),
 		revLister:  revInformer.Lister(),
 		history:    history.NewHistory(client, revInformer.Lister()),
@@ -94,6 +97,9 @@ func NewController(client kubernetes.Interface, dsInformer appsinformers.DaemonS
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "daemonset", Clock: queueClock}),
 		expectations: expectations.New(clk),
 		failedPods:   flowcontrol.NewFakeBackOff(failedPodsBackoffInitial, failedPodsBackoffMax, clk),
+	}
+	if err := ownerindex.Add(podInformer.Informer()); err != nil {
+		utilruntime.HandleError(err) // syncs will fail and say so
 	}
 	c.synced = func() bool {
 		return dsInformer.Informer().HasSynced() && podInformer.Informer().HasSynced() &&

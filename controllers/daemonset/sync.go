@@ -20,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"corral/controllers/history"
+	"corral/controllers/ownerindex"
 )
 
 // sync brings one DaemonSet's pods in line with the nodes and records its
@@ -102,7 +103,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 // grouped by the node they are for. Terminal pods already being deleted
 // are left out: they will not run again.
 func (c *Controller) podsByNode(ctx context.Context, ds *appsv1.DaemonSet, selector labels.Selector) (map[string][]*corev1.Pod, error) {
-	all, err := c.podLister.Pods(ds.Namespace).List(labels.Everything())
+	all, err := ownerindex.Pods(c.podIndexer, ds.Namespace, ds.UID)
 	if err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"corral/controllers/expectations"
+	"corral/controllers/ownerindex"
 	"corral/controllers/worker"
 )
 
@@ -44,8 +45,9 @@ type Controller struct {
 	recorder record.EventRecorder
 	events   record.EventBroadcaster
 
-	rsLister  appslisters.ReplicaSetLister
-	podLister corelisters.PodLister
+	rsLister   appslisters.ReplicaSetLister
+	podLister  corelisters.PodLister
+	podIndexer cache.Indexer // with ownerindex: a ReplicaSet's pods and orphans
 	// synced reports whether both informers have listed once; tests
 	// replace it because they fill the indexers by hand.
 	synced func() bool
@@ -76,7 +78,8 @@ func NewController(client kubernetes.Interface, rsInformer appsinformers.Replica
 		recorder: broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: controllerName}),
 		rsLister: rsInformer.Lister(),
 
-		podLister: podInformer.Lister(),
+		podLister:  podInformer.Lister(),
+		podIndexer: podInformer.Informer().GetIndexer(),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "replicaset", Clock: queueClock}),
@@ -86,6 +89,9 @@ func NewController(client kubernetes.Interface, rsInformer appsinformers.Replica
 		return rsInformer.Informer().HasSynced() && podInformer.Informer().HasSynced()
 	}
 	c.syncHandler = c.syncReplicaSet
+	if err := ownerindex.Add(podInformer.Informer()); err != nil {
+		utilruntime.HandleError(err) // syncs will fail and say so
+	}
 
 	_, _ = rsInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.enqueue,

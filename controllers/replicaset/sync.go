@@ -17,6 +17,8 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+
+	"corral/controllers/ownerindex"
 )
 
 // syncReplicaSet brings one ReplicaSet to its desired size and records
@@ -46,7 +48,7 @@ func (c *Controller) syncReplicaSet(ctx context.Context, key string) error {
 		utilruntime.HandleErrorWithContext(ctx, err, "Invalid ReplicaSet selector", "replicaSet", key)
 		return nil
 	}
-	allPods, err := c.podLister.Pods(ns).List(labels.Everything())
+	allPods, err := ownerindex.Pods(c.podIndexer, ns, rs.UID)
 	if err != nil {
 		return err
 	}

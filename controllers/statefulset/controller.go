@@ -24,6 +24,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"corral/controllers/history"
+	"corral/controllers/ownerindex"
 	"corral/controllers/worker"
 )
 
@@ -38,10 +39,11 @@ type Controller struct {
 	recorder record.EventRecorder
 	events   record.EventBroadcaster
 
-	setLister appslisters.StatefulSetLister
-	podLister corelisters.PodLister
-	pvcLister corelisters.PersistentVolumeClaimLister
-	history   *history.History
+	setLister  appslisters.StatefulSetLister
+	podLister  corelisters.PodLister
+	podIndexer cache.Indexer // with ownerindex: the owner's pods and orphans
+	pvcLister  corelisters.PersistentVolumeClaimLister
+	history    *history.History
 	// synced reports whether the informers have listed once; tests
 	// replace it because they fill the indexers by hand.
 	synced func() bool
@@ -63,17 +65,21 @@ func NewController(client kubernetes.Interface, setInformer appsinformers.Statef
 	}
 	broadcaster := record.NewBroadcaster()
 	c := &Controller{
-		client:    client,
-		clock:     clk,
-		events:    broadcaster,
-		recorder:  broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: controllerName}),
-		setLister: setInformer.Lister(),
-		podLister: podInformer.Lister(),
-		pvcLister: pvcInformer.Lister(),
-		history:   history.NewHistory(client, revInformer.Lister()),
+		client:     client,
+		clock:      clk,
+		events:     broadcaster,
+		recorder:   broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: controllerName}),
+		setLister:  setInformer.Lister(),
+		podLister:  podInformer.Lister(),
+		podIndexer: podInformer.Informer().GetIndexer(),
+		pvcLister:  pvcInformer.Lister(),
+		history:    history.NewHistory(client, revInformer.Lister()),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "statefulset", Clock: queueClock}),
+	}
+	if err := ownerindex.Add(podInformer.Informer()); err != nil {
+		utilruntime.HandleError(err) // syncs will fail and say so
 	}
 	c.synced = func() bool {
 		return setInformer.Informer().HasSynced() && podInformer.Informer().HasSynced() &&

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"corral/controllers/history"
+	"corral/controllers/ownerindex"
 )
 
 // sync reconciles one StatefulSet and records its status. Nothing read
@@ -79,7 +80,7 @@ func (c *Controller) sync(ctx context.Context, key string) (time.Duration, error
 // claimPods returns the set's pods after adopting matching orphans named
 // as its members and releasing owned pods that no longer match.
 func (c *Controller) claimPods(ctx context.Context, set *appsv1.StatefulSet, selector labels.Selector) ([]*corev1.Pod, error) {
-	all, err := c.podLister.Pods(set.Namespace).List(labels.Everything())
+	all, err := ownerindex.Pods(c.podIndexer, set.Namespace, set.UID)
 	if err != nil {
 		return nil, err
 	}
