@@ -175,7 +175,7 @@ func runCluster(ctx context.Context, r *report, binary string, nodes, schedPods,
 	if err != nil {
 		return err
 	}
-	r.cluster(fmt.Sprintf("10 Deployments totalling %d replicas, from create to all Running on %d nodes", 10*per, nodes),
+	r.cluster(fmt.Sprintf("10 Deployments totalling %d replicas, from create to all Ready (as the Deployments count them) on %d nodes", 10*per, nodes),
 		fmt.Sprintf("%s (%.0f pods/s)", dr.took.Round(time.Millisecond), float64(10*per)/dr.took.Seconds()))
 	p50, p99 := percentiles(dr.probe)
 	r.cluster("meanwhile: a side client's ConfigMap updates, one per 100 ms",

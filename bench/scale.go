@@ -55,7 +55,7 @@ func runLarge(ctx context.Context, r *report, binary string, nodes, pods int) er
 // waitRunning waits until want pods of ns report Running.
 func waitRunning(ctx context.Context, srv *benchServer, ns string, want int, limit time.Duration) (time.Duration, error) {
 	start := time.Now()
-	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, limit, true, func(ctx context.Context) (bool, error) {
+	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, limit, true, func(ctx context.Context) (bool, error) {
 		running, err := countPods(ctx, srv, ns, "status.phase=Running")
 		return err == nil && running >= want, nil
 	})
