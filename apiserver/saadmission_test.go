@@ -88,7 +88,7 @@ func TestServiceAccountAdmission(t *testing.T) {
 		{name: "image pull secrets copied", accounts: []runtime.Object{sa("default", nil, "reg")}, pod: pod(nil),
 			wantSA: "default", wantMount: []bool{true, true, true}, wantPull: []string{"reg"}},
 		{name: "pod's own pull secrets kept", accounts: []runtime.Object{sa("default", nil, "reg")},
-			pod: pod(func(p *corev1.Pod) { p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "mine"}} }),
+			pod:    pod(func(p *corev1.Pod) { p.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "mine"}} }),
 			wantSA: "default", wantMount: []bool{true, true, true}, wantPull: []string{"mine"}},
 		{name: "mirror pod naming an account", accounts: []runtime.Object{sa("default", nil)},
 			pod: pod(func(p *corev1.Pod) {
