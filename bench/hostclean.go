@@ -45,34 +45,6 @@ func machineLock(ctx context.Context) (func(), error) {
 	}
 }
 
-// waitNoE2E waits until no e2e run is left on the machine: an e2e.test
-// process can lose its lock (its *os.File is not kept reachable, so a GC
-// closes it), and its load would skew the figures.
-func waitNoE2E(ctx context.Context) error {
-	said := false
-	for {
-		busy := false
-		for _, pid := range allPids() {
-			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			argv0, _, _ := strings.Cut(string(cmdline), "\x00")
-			if strings.HasSuffix(argv0, "/e2e.test") || strings.Contains(string(cmdline), "/corral-e2e-") {
-				busy = true
-				break
-			}
-		}
-		if !busy {
-			return nil
-		}
-		if !said {
-			fmt.Println("pod startup: waiting for a running e2e test to end")
-			said = true
-		}
-		if err := sleep(ctx, 5*time.Second); err != nil {
-			return err
-		}
-	}
-}
-
 func allPids() []int {
 	var out []int
 	entries, _ := os.ReadDir("/proc")

@@ -59,9 +59,6 @@ func runPodStartup(ctx context.Context, r *report, binary string, o startupOptio
 		return err
 	}
 	defer release()
-	if err := waitNoE2E(ctx); err != nil {
-		return err
-	}
 	host := snapshotHost([]string{psClusterCIDR, psServiceCIDR}, []string{psBridge, psAgentBridge, psServiceSink})
 	dir, err := os.MkdirTemp("", "corral-bench-ps-")
 	if err != nil {

@@ -96,26 +96,11 @@ func (s *benchServer) stop() {
 }
 
 // rss reads the server's resident set size in MB.
-func (s *benchServer) rss() (float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			f := strings.Fields(line)
-			kb, err := strconv.ParseFloat(f[1], 64)
-			return kb / 1024, err
-		}
-	}
-	return 0, fmt.Errorf("no VmRSS")
-}
+func (s *benchServer) rss() (float64, error) { return pidRSS(s.cmd.Process.Pid) }
 
 func (s *benchServer) idleRSS(ctx context.Context) (float64, error) {
-	select {
-	case <-time.After(10 * time.Second):
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	if err := sleep(ctx, 10*time.Second); err != nil {
+		return 0, err
 	}
 	return s.rss()
 }
