@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
+	"corral/agent/image"
 	"corral/agent/runtime"
 )
 
@@ -58,11 +59,11 @@ func (r *Runtime) NodeInfo(ctx context.Context) (runtime.NodeInfo, error) {
 		return runtime.NodeInfo{}, err
 	}
 	info.Capacity[corev1.ResourceMemory] = *resource.NewQuantity(mem, resource.BinarySI)
-	var fs unix.Statfs_t
-	if err := unix.Statfs(r.opts.DataDir, &fs); err != nil {
-		return runtime.NodeInfo{}, fmt.Errorf("statfs %s: %w", r.opts.DataDir, err)
+	fs, err := image.Statfs(r.opts.DataDir)
+	if err != nil {
+		return runtime.NodeInfo{}, err
 	}
-	info.Capacity[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(int64(fs.Blocks)*fs.Bsize, resource.BinarySI)
+	info.Capacity[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(int64(fs.CapacityBytes), resource.BinarySI)
 	// Not ready still reports the machine, so the node shows its capacity.
 	for _, c := range st.GetStatus().GetConditions() {
 		if (c.Type == runtimeapi.RuntimeReady || c.Type == runtimeapi.NetworkReady) && !c.Status {
