@@ -96,6 +96,7 @@ func scheduleThroughput(ctx context.Context, srv *benchServer, nodes, pods int) 
 	if err != nil {
 		return scheduleResult{}, stop, err
 	}
+	defer profilePhase(ctx, srv, fmt.Sprintf("schedule-%dn", nodes))()
 	start := time.Now()
 	var wg sync.WaitGroup
 	work := make(chan string, len(list.Items))
@@ -116,8 +117,8 @@ func scheduleThroughput(ctx context.Context, srv *benchServer, nodes, pods int) 
 	wg.Wait()
 	untaint := time.Since(start)
 	err = wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, scaled(10*time.Minute, pods, 40*time.Millisecond), true, func(ctx context.Context) (bool, error) {
-		pending, err := countPods(ctx, srv, "bench-sched", "spec.nodeName=")
-		return err == nil && pending == 0, nil
+		none, err := nonePods(ctx, srv, "bench-sched", "spec.nodeName=")
+		return err == nil && none, nil
 	})
 	return scheduleResult{nodes: nodes, pods: pods, untaint: untaint, binding: time.Since(start)}, stop, err
 }
@@ -151,7 +152,9 @@ func deploymentsToRunning(ctx context.Context, srv *benchServer, deployments, pe
 	if err != nil {
 		return deployResult{}, err
 	}
+	stopProfile := profilePhase(ctx, srv, "deploy")
 	res, err := applyAndWait(ctx, srv, c, ns, deployments, perDeployment)
+	stopProfile()
 	res.probe, res.probeErrs = probe.stop()
 	if err != nil {
 		return res, err
@@ -178,18 +181,21 @@ func applyAndWait(ctx context.Context, srv *benchServer, c kubernetes.Interface,
 	}
 	// The Deployments' own ready counts: listing tens of thousands of pods
 	// twice a second would be a large share of the load measured.
-	want := int32(deployments * perDeployment)
+	want, ready := int32(deployments*perDeployment), int32(0)
 	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, scaled(10*time.Minute, int(want), 50*time.Millisecond), true, func(ctx context.Context) (bool, error) {
 		list, err := c.AppsV1().Deployments(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false, nil
 		}
-		ready := int32(0)
+		ready = 0
 		for _, d := range list.Items {
 			ready += d.Status.ReadyReplicas
 		}
 		return ready >= want, nil
 	})
+	if err != nil {
+		err = fmt.Errorf("%d of %d replicas ready after %s: %w", ready, want, time.Since(start).Round(time.Second), err)
+	}
 	return deployResult{took: time.Since(start)}, err
 }
 

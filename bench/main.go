@@ -45,6 +45,7 @@ func main() {
 	rssPods := flag.Int("rss-pods", 100, "running pods for the server and agent RSS figures (0 skips them)")
 	standalone := flag.Bool("standalone-agent", true, "also measure a standalone `corral agent` process's RSS")
 	timeout := flag.Duration("timeout", 45*time.Minute, "bound on the whole run")
+	flag.StringVar(&profileDir, "profile-dir", "", "write the server's CPU and heap profiles of each measured cluster phase here")
 	flag.Parse()
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
@@ -56,27 +57,34 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	if *nodes > 0 {
-		if err := runCluster(ctx, r, *binary, *nodes, *schedPods, *deployReplicas, *deathRounds); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
+	// A failed cluster phase is reported as a row and the run goes on, so
+	// one phase's failure does not lose the others' figures.
+	failed := false
+	phase := func(name string, f func() error) {
+		if err := f(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", name+":", err)
+			r.cluster(name, "failed: "+err.Error())
+			failed = true
 		}
+	}
+	if *nodes > 0 {
+		phase(fmt.Sprintf("cluster of %d simulated nodes", *nodes), func() error {
+			return runCluster(ctx, r, *binary, *nodes, *schedPods, *deployReplicas, *deathRounds)
+		})
 	}
 	if *largeNodes > 0 {
-		if err := runLarge(ctx, r, *binary, *largeNodes, *largePods); err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
+		phase(fmt.Sprintf("large cluster of %d simulated nodes", *largeNodes), func() error {
+			return runLarge(ctx, r, *binary, *largeNodes, *largePods)
+		})
 	}
 	if *schedNodes > 0 {
-		counts, err := parseCounts(*schedPerfPods)
-		if err == nil {
-			err = runSchedPerf(ctx, r, *binary, *schedNodes, counts)
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
+		phase(fmt.Sprintf("scheduler alone on %d nodes", *schedNodes), func() error {
+			counts, err := parseCounts(*schedPerfPods)
+			if err == nil {
+				err = runSchedPerf(ctx, r, *binary, *schedNodes, counts)
+			}
+			return err
+		})
 	}
 	switch {
 	case *podStartup && skip != "":
@@ -100,6 +108,9 @@ func main() {
 		os.Exit(1)
 	}
 	fmt.Printf("wrote %s\n", *out)
+	if failed {
+		os.Exit(1)
+	}
 }
 
 func run(ctx context.Context, r *report, binary string, pods, listPods, watchers int) error {

@@ -39,7 +39,7 @@ func runLarge(ctx context.Context, r *report, binary string, nodes, pods int) er
 	r.cluster(fmt.Sprintf("scheduling at %d simulated nodes (40 s leases renewed every 10 s, grace 50 s): pending pods bound after the hold taint is lifted", nodes),
 		fmt.Sprintf("%d pods in %s = %.0f pods/s (lifting the taints took %s)", sr.pods,
 			sr.binding.Round(time.Millisecond), float64(sr.pods)/sr.binding.Seconds(), sr.untaint.Round(time.Millisecond)))
-	took, err := waitRunning(ctx, srv, "bench-sched", pods, scaled(10*time.Minute, pods, 40*time.Millisecond))
+	took, err := waitRunning(ctx, srv, "bench-sched", scaled(10*time.Minute, pods, 40*time.Millisecond))
 	if err != nil {
 		return fmt.Errorf("%d pods running on %d nodes: %w", pods, nodes, err)
 	}
@@ -52,36 +52,29 @@ func runLarge(ctx context.Context, r *report, binary string, nodes, pods int) er
 	return nil
 }
 
-// waitRunning waits until want pods of ns report Running.
-func waitRunning(ctx context.Context, srv *benchServer, ns string, want int, limit time.Duration) (time.Duration, error) {
+// waitRunning waits until no pod of ns is in another phase than Running.
+func waitRunning(ctx context.Context, srv *benchServer, ns string, limit time.Duration) (time.Duration, error) {
 	start := time.Now()
 	err := wait.PollUntilContextTimeout(ctx, 2*time.Second, limit, true, func(ctx context.Context) (bool, error) {
-		running, err := countPods(ctx, srv, ns, "status.phase=Running")
-		return err == nil && running >= want, nil
+		none, err := nonePods(ctx, srv, ns, "status.phase!=Running")
+		return err == nil && none, nil
 	})
 	return time.Since(start), err
 }
 
-var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}
-
-// countPods counts the pods of ns matching a field selector, not being
-// deleted. It asks for metadata only, from the watch cache, so polling
-// tens of thousands of pods does not take the CPU the measured control
-// plane needs.
-func countPods(ctx context.Context, srv *benchServer, ns, fieldSelector string) (int, error) {
+// nonePods reports whether ns has no pod matching fieldSelector. It asks
+// the watch cache for one item at most, so a poll costs the server a scan
+// of its cache, not the encoding of every pending pod.
+func nonePods(ctx context.Context, srv *benchServer, ns, fieldSelector string) (bool, error) {
 	md, err := metadata.NewForConfig(srv.config)
 	if err != nil {
-		return 0, err
+		return false, err
 	}
-	list, err := md.Resource(podsResource).Namespace(ns).List(ctx, metav1.ListOptions{FieldSelector: fieldSelector, ResourceVersion: "0"})
+	list, err := md.Resource(podsResource).Namespace(ns).List(ctx, metav1.ListOptions{FieldSelector: fieldSelector, ResourceVersion: "0", Limit: 1})
 	if err != nil {
-		return 0, err
+		return false, err
 	}
-	n := 0
-	for _, p := range list.Items {
-		if p.DeletionTimestamp == nil {
-			n++
-		}
-	}
-	return n, nil
+	return len(list.Items) == 0, nil
 }
+
+var podsResource = schema.GroupVersionResource{Version: "v1", Resource: "pods"}

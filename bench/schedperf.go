@@ -56,14 +56,15 @@ func schedPerf(ctx context.Context, srv *benchServer, nodes, pods int) (created,
 	}
 	// Let the scheduler's cache see every node before the clock starts.
 	time.Sleep(2 * time.Second)
+	defer profilePhase(ctx, srv, fmt.Sprintf("schedperf-%dp", pods))()
 	start := time.Now()
 	if _, err := createPods(ctx, srv.config, "bench-sched", 64, pods); err != nil {
 		return 0, 0, err
 	}
 	created = time.Since(start)
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, scaled(10*time.Minute, pods, 40*time.Millisecond), true, func(ctx context.Context) (bool, error) {
-		pending, err := countPods(ctx, srv, "bench-sched", "spec.nodeName=")
-		return err == nil && pending == 0, nil
+		none, err := nonePods(ctx, srv, "bench-sched", "spec.nodeName=")
+		return err == nil && none, nil
 	})
 	return created, time.Since(start), err
 }
