@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	goflag "flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 
 	"corral/server"
 	"corral/version"
@@ -33,6 +35,10 @@ func NewRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// -v sets the log verbosity, as kube components' -v does (klog's flag).
+	klogFlags := goflag.NewFlagSet("klog", goflag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	root.PersistentFlags().AddGoFlag(klogFlags.Lookup("v"))
 	root.AddCommand(newServerCommand(), newAgentCommand(), newVersionCommand(), newImageCommand())
 	return root
 }
