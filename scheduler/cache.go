@@ -22,6 +22,16 @@ type Cache struct {
 	namespaces map[string]labels.Set
 	dirty      map[string]struct{}
 	nsDirty    bool
+	// nominated: pending pods that preemption made room for, by key, with
+	// the node they wait for (status.nominatedNodeName, or our own
+	// decision before the API shows it).
+	nominated      map[string]nominatedPod
+	nominatedDirty bool
+}
+
+type nominatedPod struct {
+	info *PodInfo
+	node string
 }
 
 type cachedPod struct {
@@ -38,7 +48,39 @@ func NewCache() *Cache {
 		pods:       map[string]*cachedPod{},
 		namespaces: map[string]labels.Set{},
 		dirty:      map[string]struct{}{},
+		nominated:  map[string]nominatedPod{},
 	}
+}
+
+// Nominate records that the pending pod pi waits for node, where
+// preemption freed room for it. Decisions for pods of equal or lower
+// priority treat that room as taken, as upstream's nominator does.
+func (c *Cache) Nominate(pi *PodInfo, node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setNominatedLocked(pi.Key, pi, node)
+}
+
+// ClearNomination forgets the nomination of the pod with key, if any.
+func (c *Cache) ClearNomination(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.setNominatedLocked(key, nil, "")
+}
+
+func (c *Cache) setNominatedLocked(key string, pi *PodInfo, node string) {
+	old, had := c.nominated[key]
+	switch {
+	case node == "" && !had:
+		return
+	case node == "":
+		delete(c.nominated, key)
+	case had && old.node == node && old.info == pi:
+		return
+	default:
+		c.nominated[key] = nominatedPod{info: pi, node: node}
+	}
+	c.nominatedDirty = true
 }
 
 func (c *Cache) nodeInfo(name string) *NodeInfo {
@@ -111,6 +153,7 @@ func (c *Cache) AddPod(pod *corev1.Pod) {
 		c.removeLocked(cp)
 	}
 	c.addLocked(pi, pod.Spec.NodeName, false)
+	c.setNominatedLocked(pi.Key, nil, "")
 }
 
 // UpdatePod is AddPod: the new object replaces whatever was cached.
@@ -138,6 +181,7 @@ func (c *Cache) AssumePod(pi *PodInfo, node string) error {
 	assumed := *pi
 	assumed.Pod = pod
 	c.addLocked(&assumed, node, true)
+	c.setNominatedLocked(pi.Key, nil, "") // it counts on its node now
 	return nil
 }
 
@@ -246,5 +290,12 @@ func (c *Cache) UpdateSnapshot(s *Snapshot) {
 			s.NamespaceLabels[k] = v
 		}
 		c.nsDirty = false
+	}
+	if c.nominatedDirty || s.nominated == nil {
+		s.nominated = make(map[string][]*PodInfo, len(c.nominated))
+		for _, np := range c.nominated {
+			s.nominated[np.node] = append(s.nominated[np.node], np.info)
+		}
+		c.nominatedDirty = false
 	}
 }

@@ -107,3 +107,31 @@ func TestCacheSnapshotIsIncremental(t *testing.T) {
 		t.Error("namespace labels missing")
 	}
 }
+
+func TestCacheNominations(t *testing.T) {
+	c := NewCache()
+	c.AddNode(makeNode("n1"))
+	snap := newSnapshot(nil)
+	nominee := NewPodInfo(makePod("nominee", requests("cpu", "3"), priority(100)))
+	c.Nominate(nominee, "n1")
+	c.UpdateSnapshot(snap)
+	low := NewPodInfo(makePod("low", requests("cpu", "2")))
+	if d := DefaultProfile().Schedule(low, snap, 0); d.Scheduled() {
+		t.Fatalf("fit on %s beside a 3-cpu nominee", d.Node)
+	}
+	// Once the nominee is assumed (or bound) it counts as a pod, not twice.
+	if err := c.AssumePod(nominee, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	c.UpdateSnapshot(snap)
+	if n := len(snap.nominated["n1"]); n != 0 {
+		t.Errorf("%d nominations left after the nominee was assumed", n)
+	}
+	c.ForgetPod(nominee)
+	c.Nominate(nominee, "n1")
+	c.ClearNomination(nominee.Key)
+	c.UpdateSnapshot(snap)
+	if d := DefaultProfile().Schedule(low, snap, 0); d.Node != "n1" {
+		t.Errorf("nomination cleared, yet %q: %s", d.Node, d.Message())
+	}
+}

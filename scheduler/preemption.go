@@ -56,7 +56,7 @@ func (p *Profile) Preempt(pod *PodInfo, snap *Snapshot, d *Decision) Preemption 
 				return false
 			}
 		}
-		return c.filter(pod, ni) == nil
+		return c.filterNode(pod, snap, ni) == nil
 	}
 
 	type candidate struct {

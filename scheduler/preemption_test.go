@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"sort"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -181,4 +182,36 @@ func contains(s []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// The room preemption freed for a nominated pod is not given to pods of
+// lower priority, is given to pods of higher priority, and the nominated
+// pod itself fits there.
+func TestNominatedPodsKeepTheirRoom(t *testing.T) {
+	nodes := []*corev1.Node{makeNode("n1")}
+	existing := []*corev1.Pod{makePod("a", requests("cpu", "1"), priority(10), onNode("n1"))}
+	nominee := makePod("nominee", requests("cpu", "2"), priority(100))
+	snap := NewSnapshot(nodes, existing)
+	snap.Nominate(nominee, "n1")
+
+	lower := DefaultProfile().Schedule(NewPodInfo(makePod("low", requests("cpu", "2"), priority(50))), snap, 0)
+	if lower.Scheduled() {
+		t.Errorf("a lower-priority pod took the nominated room on %s", lower.Node)
+	} else if !strings.Contains(lower.Message(), "Insufficient cpu") {
+		t.Errorf("message %q, want Insufficient cpu", lower.Message())
+	}
+	equal := DefaultProfile().Schedule(NewPodInfo(makePod("peer", requests("cpu", "2"), priority(100))), snap, 0)
+	if equal.Scheduled() {
+		t.Errorf("an equal-priority pod took the nominated room on %s", equal.Node)
+	}
+	if d := DefaultProfile().Schedule(NewPodInfo(makePod("high", requests("cpu", "2"), priority(1000))), snap, 0); d.Node != "n1" {
+		t.Errorf("a higher-priority pod went to %q, want n1: %s", d.Node, d.Message())
+	}
+	if d := DefaultProfile().Schedule(NewPodInfo(nominee), snap, 0); d.Node != "n1" {
+		t.Errorf("the nominee went to %q, want n1: %s", d.Node, d.Message())
+	}
+	// Small pods still fit beside it.
+	if d := DefaultProfile().Schedule(NewPodInfo(makePod("small", requests("cpu", "0.5"), priority(0))), snap, 0); d.Node != "n1" {
+		t.Errorf("a pod that fits beside the nominee went to %q: %s", d.Node, d.Message())
+	}
 }

@@ -184,12 +184,23 @@ func (q *Queue) Add(pod *corev1.Pod) {
 	case queueLocationBackoff:
 		heap.Fix(&q.backoff, p.index)
 	case queueLocationUnschedulable:
-		if schedulingChanged(old, pod) {
-			q.remove(p)
-			q.requeue(p)
+		if !schedulingChanged(old, pod) {
+			return
 		}
+		q.remove(p)
+		if isGated(p) {
+			// It was never tried: no backoff, as upstream's gated pods.
+			p.Attempts = 0
+			q.pushActive(p)
+			return
+		}
+		q.requeue(p)
 	}
 }
+
+// isGated reports whether p waits for its scheduling gates to be removed:
+// only an update of its spec can change that, no cluster event.
+func isGated(p *QueuedPod) bool { return p.FailedFilters[schedulingGatesFilter] }
 
 // schedulingChanged reports whether an update can change a decision: a
 // status-only update (our own condition) cannot.
@@ -281,7 +292,7 @@ func (q *Queue) MoveOnEvent(filters map[string]bool) {
 	defer q.mu.Unlock()
 	q.moveCycle = q.cycle
 	for _, p := range q.unschedulable {
-		if relevant(p.FailedFilters, filters) {
+		if !isGated(p) && relevant(p.FailedFilters, filters) {
 			q.remove(p)
 			q.requeue(p)
 		}
@@ -318,7 +329,7 @@ func (q *Queue) FlushUnschedulable() {
 	defer q.mu.Unlock()
 	now := q.clock.Now()
 	for _, p := range q.unschedulable {
-		if now.Sub(p.Timestamp) >= q.maxUnschedWait {
+		if !isGated(p) && now.Sub(p.Timestamp) >= q.maxUnschedWait {
 			q.remove(p)
 			q.requeue(p)
 		}

@@ -219,3 +219,29 @@ func TestQueueUpdateDuringAttempt(t *testing.T) {
 		t.Error("update not applied after the attempt")
 	}
 }
+
+// A gated pod waits for its spec to change: no cluster event and no flush
+// wakes it, and once ungated it is tried at once, without backoff.
+func TestQueueGatedPodWaitsForItsSpec(t *testing.T) {
+	q, clk := newTestQueue()
+	pod := makePod("p")
+	pod.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/gate"}}
+	q.Add(pod)
+	q.AddUnschedulable(q.Pop(), gatedFilters)
+	q.MoveOnEvent(nil)
+	clk.Step(10 * time.Minute)
+	q.FlushUnschedulable()
+	q.FlushBackoff()
+	if a, b, u := q.Counts(); a != 0 || b != 0 || u != 1 {
+		t.Fatalf("active %d backoff %d unschedulable %d, want the pod parked", a, b, u)
+	}
+	ungated := pod.DeepCopy()
+	ungated.Spec.SchedulingGates = nil
+	q.Add(ungated)
+	if a, _, _ := q.Counts(); a != 1 {
+		t.Fatal("ungated pod is not active at once")
+	}
+	if p := q.Pop(); p.Attempts != 1 {
+		t.Errorf("attempts %d after ungating, want 1 (the gated wait is no attempt)", p.Attempts)
+	}
+}

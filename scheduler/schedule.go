@@ -224,6 +224,19 @@ func (c *cycle) filter(pod *PodInfo, ni *NodeInfo) *Status {
 	return nil
 }
 
+// filterNode is filter with the room of nominated pods taken, as
+// upstream's two passes: the pod must fit beside the pods of equal or
+// higher priority nominated to the node (resources, ports, anti-affinity
+// to them), and also without them (affinity they alone would satisfy).
+func (c *cycle) filterNode(pod *PodInfo, snap *Snapshot, ni *NodeInfo) *Status {
+	if with := snap.withNominated(pod, ni); with != nil {
+		if st := c.filter(pod, with); st != nil {
+			return st
+		}
+	}
+	return c.filter(pod, ni)
+}
+
 func (p *Profile) numFeasibleNodesToFind(all int) int {
 	const minNodes = 100
 	if all < minNodes || p.PercentageOfNodesToScore >= 100 {
@@ -306,7 +319,7 @@ func (p *Profile) Schedule(pod *PodInfo, snap *Snapshot, start int) Decision {
 		block := min(max(want-len(feasible), 64), n-done)
 		parallelize(block, workers, func(i int) {
 			idx := (start + done + i) % n
-			statuses[idx] = c.filter(pod, snap.Nodes[idx])
+			statuses[idx] = c.filterNode(pod, snap, snap.Nodes[idx])
 		})
 		for i := 0; i < block; i++ {
 			idx := (start + done + i) % n

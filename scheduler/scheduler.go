@@ -174,14 +174,21 @@ func (s *Scheduler) onPod(old, pod *corev1.Pod) {
 	}
 	if !s.responsible(pod) || isTerminal(pod) || pod.DeletionTimestamp != nil {
 		s.Queue.Delete(pod)
+		s.Cache.ClearNomination(pod.Namespace + "/" + pod.Name)
 		return
 	}
 	s.Queue.Add(pod)
+	if node := pod.Status.NominatedNodeName; node != "" {
+		s.Cache.Nominate(NewPodInfo(pod), node)
+	} else if old != nil && old.Status.NominatedNodeName != "" {
+		s.Cache.ClearNomination(pod.Namespace + "/" + pod.Name)
+	}
 }
 
 func (s *Scheduler) onPodDelete(pod *corev1.Pod) {
 	if pod.Spec.NodeName == "" {
 		s.Queue.Delete(pod)
+		s.Cache.ClearNomination(pod.Namespace + "/" + pod.Name)
 		return
 	}
 	s.Cache.RemovePod(pod)
@@ -246,10 +253,13 @@ func (s *Scheduler) inFlight(fn func()) {
 	}()
 }
 
-// gated parks a pod that still has scheduling gates, as upstream: no
-// attempt, no event, PodScheduled=False with reason SchedulingGated. The
-// update that removes the last gate changes the spec and requeues it.
-var gatedFilters = map[string]bool{"SchedulingGates": true}
+// A pod that still has scheduling gates is parked, as upstream: no
+// attempt, no event, PodScheduled=False with reason SchedulingGated. No
+// cluster event wakes it; the update that removes the last gate changes
+// the spec and requeues it.
+const schedulingGatesFilter = "SchedulingGates"
+
+var gatedFilters = map[string]bool{schedulingGatesFilter: true}
 
 // scheduleOne decides for one pod and hands the API calls to a goroutine.
 func (s *Scheduler) scheduleOne(ctx context.Context, p *QueuedPod) {
@@ -275,6 +285,11 @@ func (s *Scheduler) scheduleOne(ctx context.Context, p *QueuedPod) {
 			}
 		}
 		msg, failed := d.Message(), d.FailedFilters()
+		if pr.Node != "" {
+			// The room being freed is this pod's from now on, not only
+			// once the API shows the nomination.
+			s.Cache.Nominate(p.Info, pr.Node)
+		}
 		s.recorder.Event(pod, corev1.EventTypeWarning, "FailedScheduling", msg)
 		s.inFlight(func() {
 			if pr.Node != "" {

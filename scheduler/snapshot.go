@@ -426,6 +426,34 @@ type Snapshot struct {
 
 	withAffinity             []*NodeInfo
 	withRequiredAntiAffinity []*NodeInfo
+	// nominated: pending pods waiting for room preemption made, by node.
+	nominated map[string][]*PodInfo
+}
+
+// Nominate adds a pending pod nominated to node (status.nominatedNodeName)
+// to a snapshot built by NewSnapshot: the harness's view of the nominator.
+func (s *Snapshot) Nominate(pod *corev1.Pod, node string) {
+	if s.nominated == nil {
+		s.nominated = map[string][]*PodInfo{}
+	}
+	s.nominated[node] = append(s.nominated[node], NewPodInfo(pod))
+}
+
+// withNominated returns ni with the pods nominated to it that pod must
+// leave room for (equal or higher priority, not pod itself) added, or nil
+// when there are none.
+func (s *Snapshot) withNominated(pod *PodInfo, ni *NodeInfo) *NodeInfo {
+	var with *NodeInfo
+	for _, np := range s.nominated[ni.Name()] {
+		if np.Key == pod.Key || np.Priority < pod.Priority {
+			continue
+		}
+		if with == nil {
+			with = ni.Clone()
+		}
+		with.AddPod(np)
+	}
+	return with
 }
 
 // NewSnapshot builds a snapshot from objects: the harness for tests and
@@ -486,7 +514,7 @@ func (s *Snapshot) Get(name string) *NodeInfo {
 // withNode returns a shallow copy of s in which ni replaces the node of the
 // same name: preemption's "what if these pods were gone" view.
 func (s *Snapshot) withNode(ni *NodeInfo) *Snapshot {
-	c := &Snapshot{Nodes: make([]*NodeInfo, len(s.Nodes)), byName: s.byName, NamespaceLabels: s.NamespaceLabels}
+	c := &Snapshot{Nodes: make([]*NodeInfo, len(s.Nodes)), byName: s.byName, NamespaceLabels: s.NamespaceLabels, nominated: s.nominated}
 	copy(c.Nodes, s.Nodes)
 	i := sort.Search(len(c.Nodes), func(i int) bool { return c.Nodes[i].Name() >= ni.Name() })
 	if i < len(c.Nodes) && c.Nodes[i].Name() == ni.Name() {
