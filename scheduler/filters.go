@@ -121,9 +121,14 @@ func matchesNodeSelectorAndAffinity(pod *corev1.Pod, node *corev1.Node) bool {
 	if a == nil || a.NodeAffinity == nil || a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution == nil {
 		return true
 	}
-	// Terms are ORed; an empty list matches nothing, as upstream.
-	for i := range a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms {
-		if matchesNodeSelectorTerm(&a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms[i], node) {
+	return matchesNodeSelector(a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution, node)
+}
+
+// matchesNodeSelector ORs the terms; an empty list matches nothing, as
+// upstream.
+func matchesNodeSelector(sel *corev1.NodeSelector, node *corev1.Node) bool {
+	for i := range sel.NodeSelectorTerms {
+		if matchesNodeSelectorTerm(&sel.NodeSelectorTerms[i], node) {
 			return true
 		}
 	}

@@ -97,7 +97,7 @@ func DefaultProfile() *Profile {
 	return &Profile{
 		Filters: []Filter{
 			NodeUnschedulable{}, NodeName{}, TaintToleration{}, NodeAffinity{},
-			NodePorts{}, NodeResourcesFit{}, PodTopologySpread{}, InterPodAffinity{},
+			NodePorts{}, NodeResourcesFit{}, VolumeBinding{}, PodTopologySpread{}, InterPodAffinity{},
 		},
 		Scorers: []WeightedScorer{
 			{LeastAllocated{}, 1},

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +16,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	storagelisters "k8s.io/client-go/listers/storage/v1"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -68,6 +71,7 @@ type Scheduler struct {
 var (
 	wakeOnAssignedPodAdd = map[string]bool{"InterPodAffinity": true, "PodTopologySpread": true}
 	wakeOnAll            map[string]bool // nil: every unschedulable pod
+	wakeOnVolumeChange   = map[string]bool{"VolumeBinding": true}
 )
 
 // New wires a scheduler to the informers of factory. Start the factory
@@ -148,8 +152,45 @@ func New(client kubernetes.Interface, factory informers.SharedInformerFactory, o
 			}
 		},
 	})
+	vols := listerVolumes{
+		claims:  factory.Core().V1().PersistentVolumeClaims().Lister(),
+		volumes: factory.Core().V1().PersistentVolumes().Lister(),
+		classes: factory.Storage().V1().StorageClasses().Lister(),
+	}
+	s.snapshot.Volumes = vols
+	wakeVolumes := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { s.Queue.MoveOnEvent(wakeOnVolumeChange) },
+		UpdateFunc: func(_, _ any) { s.Queue.MoveOnEvent(wakeOnVolumeChange) },
+	}
 	s.synced = []cache.InformerSynced{podsReg.HasSynced, nodesReg.HasSynced, nssReg.HasSynced}
+	for _, inf := range []cache.SharedIndexInformer{factory.Core().V1().PersistentVolumeClaims().Informer(),
+		factory.Core().V1().PersistentVolumes().Informer(), factory.Storage().V1().StorageClasses().Informer()} {
+		reg, _ := inf.AddEventHandler(wakeVolumes)
+		s.synced = append(s.synced, reg.HasSynced)
+	}
 	return s
+}
+
+// listerVolumes is Volumes over the informers' caches.
+type listerVolumes struct {
+	claims  corelisters.PersistentVolumeClaimLister
+	volumes corelisters.PersistentVolumeLister
+	classes storagelisters.StorageClassLister
+}
+
+func (v listerVolumes) Claim(namespace, name string) *corev1.PersistentVolumeClaim {
+	c, _ := v.claims.PersistentVolumeClaims(namespace).Get(name)
+	return c
+}
+
+func (v listerVolumes) Volume(name string) *corev1.PersistentVolume {
+	pv, _ := v.volumes.Get(name)
+	return pv
+}
+
+func (v listerVolumes) Class(name string) *storagev1.StorageClass {
+	sc, _ := v.classes.Get(name)
+	return sc
 }
 
 func (s *Scheduler) responsible(pod *corev1.Pod) bool {

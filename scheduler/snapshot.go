@@ -423,6 +423,9 @@ type Snapshot struct {
 	// NamespaceLabels resolves namespaceSelector in affinity terms; a
 	// namespace missing here has no labels.
 	NamespaceLabels map[string]labels.Set
+	// Volumes resolves the pod's claims (VolumeBinding); nil: there are
+	// none, so a pod that mounts one fits nowhere.
+	Volumes Volumes
 
 	withAffinity             []*NodeInfo
 	withRequiredAntiAffinity []*NodeInfo
@@ -514,7 +517,7 @@ func (s *Snapshot) Get(name string) *NodeInfo {
 // withNode returns a shallow copy of s in which ni replaces the node of the
 // same name: preemption's "what if these pods were gone" view.
 func (s *Snapshot) withNode(ni *NodeInfo) *Snapshot {
-	c := &Snapshot{Nodes: make([]*NodeInfo, len(s.Nodes)), byName: s.byName, NamespaceLabels: s.NamespaceLabels, nominated: s.nominated}
+	c := &Snapshot{Nodes: make([]*NodeInfo, len(s.Nodes)), byName: s.byName, NamespaceLabels: s.NamespaceLabels, Volumes: s.Volumes, nominated: s.nominated}
 	copy(c.Nodes, s.Nodes)
 	i := sort.Search(len(c.Nodes), func(i int) bool { return c.Nodes[i].Name() >= ni.Name() })
 	if i < len(c.Nodes) && c.Nodes[i].Name() == ni.Name() {

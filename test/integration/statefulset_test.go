@@ -250,6 +250,16 @@ func TestStatefulSetOrderedLifecycle(t *testing.T) {
 	k.run("rollout", "history", "statefulset/db", "--revision=1").must().has("busybox:1.36")
 	k.run("rollout", "undo", "statefulset/db").must().has("rolled back")
 	waitStatefulSet(t, c, ns, "db", 3, "busybox:1.36")
+	// Pods re-created twice went back to the node that holds their volume.
+	for i := 0; i < 3; i++ {
+		pod, err := c.CoreV1().Pods(ns).Get(ctx, fmt.Sprintf("db-%d", i), metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := volumeNode(t, c, ns, fmt.Sprintf("data-db-%d", i)); pod.Spec.NodeName != want {
+			t.Errorf("%s on %s, its volume on %s", pod.Name, pod.Spec.NodeName, want)
+		}
+	}
 	revs, err := c.AppsV1().ControllerRevisions(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=db"})
 	if err != nil {
 		t.Fatal(err)
@@ -364,4 +374,25 @@ spec:
 			t.Errorf("pod %s still live after scaling to 1", p.Name)
 		}
 	}
+}
+
+// volumeNode is the node a claim's local-path volume is pinned to.
+func volumeNode(t *testing.T, c kubernetes.Interface, ns, claim string) string {
+	t.Helper()
+	ctx := context.Background()
+	pvc, err := c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pv, err := c.CoreV1().PersistentVolumes().Get(ctx, pvc.Spec.VolumeName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("claim %s volume %q: %v", claim, pvc.Spec.VolumeName, err)
+	}
+	if a := pv.Spec.NodeAffinity; a != nil && a.Required != nil && len(a.Required.NodeSelectorTerms) > 0 {
+		if ex := a.Required.NodeSelectorTerms[0].MatchExpressions; len(ex) > 0 && len(ex[0].Values) > 0 {
+			return ex[0].Values[0]
+		}
+	}
+	t.Fatalf("volume %s has no node affinity", pv.Name)
+	return ""
 }
