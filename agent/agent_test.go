@@ -237,6 +237,20 @@ func TestDeletionConfirmed(t *testing.T) {
 	if !found {
 		t.Error("no grace-0 pod delete issued")
 	}
+	// Before it went, the pod got a terminal phase, as kubelet does, for
+	// controllers that wait for a deleted pod's end: Succeeded, as a
+	// simulated process exits 0 on SIGTERM.
+	var phase corev1.PodPhase
+	for _, act := range h.client.Actions() {
+		if u, ok := act.(k8stesting.UpdateAction); ok && u.GetSubresource() == "status" {
+			if p, ok := u.GetObject().(*corev1.Pod); ok && p.Name == "gone" {
+				phase = p.Status.Phase
+			}
+		}
+	}
+	if phase != corev1.PodSucceeded {
+		t.Errorf("last status written before deletion: phase %q, want Succeeded", phase)
+	}
 	h.eventually("runtime forgot the pod", 0, func() bool {
 		st, _ := h.agent.nodes["n"].rt.PodStatus(context.Background(), "uid-gone")
 		return st == nil

@@ -161,6 +161,11 @@ func (a *Agent) terminate(ctx context.Context, n *node, pod *corev1.Pod, rs *run
 		if err := n.rt.StopPod(ctx, pod.UID, grace); err != nil {
 			return err
 		}
+		if !isTerminal(pod.Status.Phase) {
+			if done, err := a.writeTerminalStatus(ctx, n, pod); err != nil || done {
+				return err
+			}
+		}
 	}
 	err := a.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: ptr.To[int64](0), Preconditions: metav1.NewUIDPreconditions(string(pod.UID))})
@@ -174,6 +179,42 @@ func (a *Agent) terminate(ctx context.Context, n *node, pod *corev1.Pod, rs *run
 	}
 	a.forget(n, pod.UID)
 	return nil
+}
+
+// writeTerminalStatus records how a deleted pod ended before it goes, as
+// kubelet does since 1.27: Succeeded when every container exited 0,
+// Failed otherwise. Controllers that wait for the end (a Job replacing
+// only failed pods, its podFailurePolicy reading exit codes) need it.
+// done: the pod is gone already.
+func (a *Agent) writeTerminalStatus(ctx context.Context, n *node, pod *corev1.Pod) (done bool, err error) {
+	rs, err := n.rt.PodStatus(ctx, pod.UID)
+	if err != nil || rs == nil {
+		return false, err
+	}
+	notReady := func(*runtime.ContainerStatus) (bool, time.Time) { return false, time.Time{} }
+	n.mu.Lock()
+	hostIPs := n.hostIPs
+	n.mu.Unlock()
+	status, _ := podStatus(pod, rs, podPlan{}, notReady, nil, hostIPs, a.clock.Now())
+	// Sidecars (restartable init containers) are stopped by the deletion
+	// itself: like kubelet, only the other containers decide.
+	sidecars := map[string]bool{}
+	for _, c := range pod.Spec.InitContainers {
+		sidecars[c.Name] = c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways
+	}
+	status.Phase = corev1.PodSucceeded
+	for _, cs := range append(append([]corev1.ContainerStatus(nil), status.InitContainerStatuses...), status.ContainerStatuses...) {
+		if t := cs.State.Terminated; !sidecars[cs.Name] && (t == nil || t.ExitCode != 0) {
+			status.Phase = corev1.PodFailed
+		}
+	}
+	updated := pod.DeepCopy()
+	updated.Status = status
+	_, err = a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	return false, err
 }
 
 // cachedPod is the informer's pod for key, or nil when the API has no

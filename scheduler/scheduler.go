@@ -23,6 +23,8 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"corral/controllers/disruption"
 )
 
 // DefaultSchedulerName is the schedulerName of pods this scheduler places.
@@ -377,6 +379,10 @@ func (s *Scheduler) bind(ctx context.Context, p *QueuedPod, node string) {
 func (s *Scheduler) evict(ctx context.Context, preemptor *corev1.Pod, pr Preemption) {
 	for _, v := range pr.Victims {
 		s.recorder.Eventf(v, corev1.EventTypeNormal, "Preempted", "Preempted by pod %s on node %s", preemptor.UID, pr.Node)
+		t := disruption.Target{Reason: disruption.ReasonPreemptionByScheduler, Message: s.name + ": preempting to accommodate a higher priority pod"}
+		if err := disruption.MarkTarget(ctx, s.client, v, t, s.clock.Now()); err != nil {
+			klog.FromContext(ctx).Error(err, "preemption: marking victim", "pod", v.Namespace+"/"+v.Name)
+		}
 		uid := v.UID
 		err := s.client.CoreV1().Pods(v.Namespace).Delete(ctx, v.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 		if err != nil && !apierrors.IsNotFound(err) {

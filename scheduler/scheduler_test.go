@@ -215,6 +215,15 @@ func TestLoopPreempts(t *testing.T) {
 	if !nominated {
 		t.Error("no status patch with nominatedNodeName")
 	}
+	var marked bool
+	for _, a := range fc.Actions() {
+		if pa, ok := a.(k8stesting.PatchAction); ok && pa.GetSubresource() == "status" && pa.GetName() == "victim" {
+			marked = marked || strings.Contains(string(pa.GetPatch()), `"reason":"PreemptionByScheduler"`)
+		}
+	}
+	if !marked {
+		t.Error("the victim got no DisruptionTarget condition before its deletion")
+	}
 }
 
 func TestLoopWaitsForSchedulingGates(t *testing.T) {

@@ -13,7 +13,12 @@
 // then the finalizer is removed, then the UID moves into the succeeded or
 // failed counter. A crash between any two steps loses and doubles nothing.
 //
-// Not implemented: podFailurePolicy, successPolicy, backoffLimitPerIndex /
+// spec.podFailurePolicy judges each failed pod by its exit codes or
+// conditions: FailJob fails the Job at once (reason PodFailurePolicy),
+// Ignore replaces the pod without counting it or backing off, Count is
+// the default; FailIndex counts, as backoffLimitPerIndex is missing.
+//
+// Not implemented: successPolicy, backoffLimitPerIndex /
 // maxFailedIndexes, adoption of orphan pods matching a Job's selector, and
 // spec.managedBy other than the built-in controller (such Jobs are left
 // alone).

@@ -43,7 +43,11 @@ func (c *Controller) manage(ctx context.Context, key string, job *batchv1.Job, s
 		if d := len(s.active) - want; d > 0 {
 			toDelete = deletionOrder(s.active)[:d]
 		}
-		for i := len(s.active); i < want; i++ {
+		busy := len(s.active)
+		if replaceOnlyFailed(job) {
+			busy += len(s.terminating) // replaced once really stopped
+		}
+		for i := busy; i < want; i++ {
 			toCreate = append(toCreate, -1)
 		}
 	}
@@ -80,7 +84,7 @@ func indexedDiff(job *batchv1.Job, s *jobState, parallelism int) (toDelete []*co
 		byIndex[i] = p
 	}
 	busy := sets.KeySet(byIndex)
-	if job.Spec.PodReplacementPolicy != nil && *job.Spec.PodReplacementPolicy == batchv1.Failed {
+	if replaceOnlyFailed(job) {
 		// Replace an index only once its old pod has really stopped.
 		for _, p := range s.terminating {
 			busy.Insert(podIndex(p))

@@ -74,6 +74,9 @@ type jobState struct {
 	newSucceeded, newFailed             int
 	// succeededIndexes is for Indexed Jobs only.
 	succeededIndexes sets.Set[int]
+	// failJob: a newly failed pod matched a FailJob rule of the
+	// podFailurePolicy; the message of the Job's failure condition.
+	failJob string
 }
 
 func (c *Controller) syncActive(ctx context.Context, key string, shared *batchv1.Job, pods []*corev1.Pod, now time.Time) (time.Duration, error) {
@@ -115,6 +118,8 @@ func (c *Controller) syncActive(ctx context.Context, key string, shared *batchv1
 			backoffLimit = *job.Spec.BackoffLimit
 		}
 		switch {
+		case s.failJob != "":
+			interim = c.setInterim(job, batchv1.JobFailureTarget, batchv1.JobReasonPodFailurePolicy, s.failJob, now)
 		case failed > backoffLimit || pastBackoffLimitOnFailure(job, s.active, backoffLimit):
 			interim = c.setInterim(job, batchv1.JobFailureTarget, batchv1.JobReasonBackoffLimitExceeded, "Job has reached the specified backoff limit", now)
 		case !suspended && pastDeadline(job, now):
@@ -237,7 +242,7 @@ func (c *Controller) classify(key string, job *batchv1.Job, pods []*corev1.Pod, 
 	// With podReplacementPolicy Failed a terminating pod is not failed
 	// until its phase says so; by default it is failed (and replaced) as
 	// soon as it starts terminating.
-	replaceTerminating := job.Spec.PodReplacementPolicy == nil || *job.Spec.PodReplacementPolicy != batchv1.Failed
+	replaceTerminating := !replaceOnlyFailed(job)
 	for _, p := range pods {
 		terminal := p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 		switch {
@@ -264,8 +269,18 @@ func (c *Controller) classify(key string, job *batchv1.Job, pods []*corev1.Pod, 
 			s.uncountedSucceeded.Insert(p.UID)
 			s.newSucceeded++
 			s.release = append(s.release, p)
-		case p.Status.Phase == corev1.PodFailed ||
-			(p.DeletionTimestamp != nil && !suspended && (replaceTerminating || finishing)):
+		case p.Status.Phase == corev1.PodFailed:
+			v := judgeFailure(job, p)
+			s.release = append(s.release, p)
+			if v.action == batchv1.PodFailurePolicyActionIgnore {
+				continue // not a failure: replaced, not counted, no backoff
+			}
+			if v.action == batchv1.PodFailurePolicyActionFailJob && s.failJob == "" {
+				s.failJob = v.message
+			}
+			s.uncountedFailed.Insert(p.UID)
+			s.newFailed++
+		case p.DeletionTimestamp != nil && !suspended && (replaceTerminating || finishing):
 			s.uncountedFailed.Insert(p.UID)
 			s.newFailed++
 			s.release = append(s.release, p)
@@ -275,6 +290,16 @@ func (c *Controller) classify(key string, job *batchv1.Job, pods []*corev1.Pod, 
 		}
 	}
 	return s
+}
+
+// replaceOnlyFailed: podReplacementPolicy Failed, the default when a
+// podFailurePolicy (which judges the pod's end, so waits for it) is set,
+// as upstream.
+func replaceOnlyFailed(job *batchv1.Job) bool {
+	if rp := job.Spec.PodReplacementPolicy; rp != nil {
+		return *rp == batchv1.Failed
+	}
+	return job.Spec.PodFailurePolicy != nil
 }
 
 func (c *Controller) setInterim(job *batchv1.Job, t batchv1.JobConditionType, reason, msg string, now time.Time) *batchv1.JobCondition {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -295,6 +296,15 @@ func TestUntoleratedUserTaintEvictsAtOnce(t *testing.T) {
 	f := newFixture(t, DefaultOptions(), objs...)
 	if got := f.evictions("n0"); !equal(got, []string{"web"}) {
 		t.Fatalf("evicted %v", got)
+	}
+	// Marked as a disruption first, for Jobs' podFailurePolicy.
+	if got := strings.Join(writes(f.client.Actions()), ","); got != "patch pods/status,delete pods" {
+		t.Errorf("writes %s, want the DisruptionTarget patch, then the delete", got)
+	}
+	for _, a := range f.client.Actions() {
+		if p, ok := a.(core.PatchAction); ok && !strings.Contains(string(p.GetPatch()), `"reason":"DeletionByTaintManager"`) {
+			t.Errorf("patch %s", p.GetPatch())
+		}
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
+
+	"corral/controllers/disruption"
 )
 
 // syncEvictions deletes the pods of a node whose NoExecute taints they no
@@ -157,6 +159,10 @@ func (c *Controller) toleration(pod *corev1.Pod, t *corev1.Taint) (*time.Duratio
 // it at once (terminating pods are not counted), and pod GC or the agent
 // finishes the deletion.
 func (c *Controller) evict(ctx context.Context, pod *corev1.Pod) error {
+	t := disruption.Target{Reason: disruption.ReasonDeletionByTaintManager, Message: disruption.MessageDeletionByTaintManager}
+	if err := disruption.MarkTarget(ctx, c.client, pod, t, c.clock.Now()); err != nil {
+		return fmt.Errorf("marking pod %s/%s for eviction: %w", pod.Namespace, pod.Name, err)
+	}
 	var opts metav1.DeleteOptions
 	if uid := pod.UID; uid != "" {
 		opts.Preconditions = &metav1.Preconditions{UID: &uid}

@@ -18,6 +18,8 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"corral/controllers/disruption"
 )
 
 const controllerName = "pod-garbage-collector"
@@ -140,9 +142,13 @@ func (c *Controller) gc(ctx context.Context) error {
 			doomed = append(doomed, p)
 		}
 	}
-	c.deleteAll(ctx, c.excessTerminated(terminated), "terminated pods above the threshold")
-	c.deleteAll(ctx, doomed, "terminating pod without an agent")
-	c.deleteAll(ctx, c.confirmedOrphans(ctx, orphans), "pod of a deleted node")
+	// Pods no agent will finish are marked Failed first, as upstream, so
+	// that a Job waiting for their end (podReplacementPolicy Failed, a
+	// podFailurePolicy) sees one; orphans also as disrupted.
+	c.deleteAll(ctx, c.excessTerminated(terminated), "terminated pods above the threshold", nil)
+	c.deleteAll(ctx, doomed, "terminating pod without an agent", &disruption.Target{Fail: true})
+	c.deleteAll(ctx, c.confirmedOrphans(ctx, orphans), "pod of a deleted node",
+		&disruption.Target{Reason: disruption.ReasonDeletionByPodGC, Message: "PodGC: node no longer exists", Fail: true})
 	return nil
 }
 
@@ -213,10 +219,17 @@ func outOfService(n *corev1.Node) bool {
 	return true
 }
 
-// deleteAll force-deletes pods, c.workers at a time.
-func (c *Controller) deleteAll(ctx context.Context, pods []*corev1.Pod, why string) {
+// deleteAll force-deletes pods, c.workers at a time, marking them with
+// mark first when it is set.
+func (c *Controller) deleteAll(ctx context.Context, pods []*corev1.Pod, why string, mark *disruption.Target) {
 	workqueue.ParallelizeUntil(ctx, c.workers, len(pods), func(i int) {
 		p := pods[i]
+		if mark != nil {
+			if err := disruption.MarkTarget(ctx, c.client, p, *mark, c.clock.Now()); err != nil {
+				utilruntime.HandleErrorWithContext(ctx, err, "pod GC: marking pod failed", "pod", klog.KObj(p))
+				return
+			}
+		}
 		opts := metav1.DeleteOptions{GracePeriodSeconds: new(int64)}
 		if uid := p.UID; uid != "" {
 			opts.Preconditions = &metav1.Preconditions{UID: &uid}

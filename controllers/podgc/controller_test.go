@@ -3,6 +3,7 @@ package podgc
 import (
 	"context"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,6 +125,18 @@ func TestOrphansAfterQuarantineAndLiveGet(t *testing.T) {
 	}
 	if gets != 1 {
 		t.Fatalf("%d live GETs of the node, want 1", gets)
+	}
+	// Marked Failed and disrupted before the delete, as upstream's pod GC.
+	patched := map[string]string{}
+	for _, a := range f.client.Actions() {
+		if p, ok := a.(core.PatchAction); ok && p.GetSubresource() == "status" {
+			patched[p.GetName()] = string(p.GetPatch())
+		}
+	}
+	for _, name := range []string{"orphan", "orphan-terminating"} {
+		if p := patched[name]; !strings.Contains(p, `"phase":"Failed"`) || !strings.Contains(p, `"reason":"DeletionByPodGC"`) {
+			t.Errorf("status patch of %s: %q", name, p)
+		}
 	}
 }
 

@@ -173,7 +173,6 @@ func (r *Runtime) StartContainer(_ context.Context, pod *corev1.Pod, c *corev1.C
 	return nil
 }
 
-// StopPod stops every container at once: simulated processes exit on
 // StopContainer stops one running attempt (a failed liveness probe).
 func (r *Runtime) StopContainer(_ context.Context, id string, _ time.Duration) error {
 	r.mu.Lock()
@@ -189,6 +188,7 @@ func (r *Runtime) StopContainer(_ context.Context, id string, _ time.Duration) e
 	return nil
 }
 
+// StopPod stops every container at once: simulated processes exit on
 // SIGTERM immediately, so grace is never needed.
 func (r *Runtime) StopPod(_ context.Context, uid types.UID, _ time.Duration) error {
 	r.mu.Lock()
