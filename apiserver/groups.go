@@ -110,7 +110,7 @@ func resourceStorage(res *api.Resource, getter generic.RESTOptionsGetter, allocs
 		store.EnableGarbageCollection = true
 		out["pods/binding"] = &BindingREST{store: store}
 		pdbs := &lazyStore{built: built, gr: schema.GroupResource{Group: "policy", Resource: "poddisruptionbudgets"}}
-		out["pods/eviction"] = &EvictionREST{pods: store, pdbs: pdbs}
+		out["pods/eviction"] = &EvictionREST{pods: store, status: out["pods/status"].(*StatusREST), pdbs: pdbs}
 		agents, err := newAgentDialer(&lazyStore{built: built, gr: schema.GroupResource{Resource: "nodes"}}, agentCert.cert, agentCert.key)
 		if err != nil {
 			return nil, err

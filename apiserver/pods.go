@@ -174,8 +174,9 @@ func setPodCondition(status *corev1.PodStatus, c corev1.PodCondition) {
 // EvictionREST serves pods/eviction: a delete that respects
 // PodDisruptionBudgets (429 when a budget allows no disruption).
 type EvictionREST struct {
-	pods *registry.Store
-	pdbs *lazyStore
+	pods   *registry.Store
+	status *StatusREST
+	pdbs   *lazyStore
 }
 
 func (r *EvictionREST) New() runtime.Object     { return &policyv1.Eviction{} }
@@ -217,10 +218,46 @@ func (r *EvictionREST) Create(ctx context.Context, name string, obj runtime.Obje
 			return nil, err
 		}
 	}
+	if !dryrun.IsDryRun(options.DryRun) {
+		if err := r.markEvicted(ctx, pod); err != nil {
+			return nil, err
+		}
+	}
 	if _, _, err := r.pods.Delete(ctx, name, rest.ValidateAllObjectFunc, deleteOptions); err != nil {
 		return nil, err
 	}
 	return &metav1.Status{Status: metav1.StatusSuccess, Code: 201}, nil
+}
+
+// markEvicted adds the DisruptionTarget condition (EvictionByEvictionAPI)
+// to a pod not yet done, as upstream, so that a Job's podFailurePolicy can
+// tell a drain from a failure. The condition is added to the latest pod
+// in storage, so it never conflicts.
+func (r *EvictionREST) markEvicted(ctx context.Context, pod *corev1.Pod) error {
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		return nil
+	}
+	latest := func(_ context.Context, _, old runtime.Object) (runtime.Object, error) {
+		return old.(*corev1.Pod).DeepCopy(), nil
+	}
+	mark := func(_ context.Context, obj, _ runtime.Object) (runtime.Object, error) {
+		p := obj.(*corev1.Pod)
+		if p.UID != pod.UID {
+			return nil, apierrors.NewConflict(corev1.Resource("pods"), p.Name, fmt.Errorf("the pod was replaced"))
+		}
+		for _, c := range p.Status.Conditions {
+			if c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue {
+				return p, nil
+			}
+		}
+		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: corev1.DisruptionTarget,
+			Status: corev1.ConditionTrue, Reason: "EvictionByEvictionAPI", Message: "Eviction API: evicting",
+			LastTransitionTime: metav1.Now()})
+		return p, nil
+	}
+	_, _, err := r.status.Update(ctx, pod.Name, rest.DefaultUpdatedObjectInfo(nil, latest, mark),
+		rest.ValidateAllObjectFunc, rest.ValidateAllObjectUpdateFunc, false, &metav1.UpdateOptions{})
+	return err
 }
 
 // takeDisruption checks the budgets that cover the pod and uses one

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -72,6 +73,7 @@ func TestPodDisruptionBudget(t *testing.T) {
 	evict := func(name string) error {
 		return c.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}})
 	}
+	marked := watchDisruptionTarget(t, c, ns, pods[0])
 	if err := evict(pods[0]); err != nil {
 		t.Fatalf("first eviction: %v", err)
 	}
@@ -81,6 +83,10 @@ func TestPodDisruptionBudget(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "disruption budget") {
 		t.Errorf("429 message %q does not name the budget", err)
+	}
+
+	if reason := <-marked; reason != "EvictionByEvictionAPI" {
+		t.Errorf("evicted pod's DisruptionTarget reason %q, want EvictionByEvictionAPI", reason)
 	}
 
 	// Once the replacement is Ready the budget opens again.
@@ -250,4 +256,38 @@ func (a *available) lowest() (int, int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.low, a.events
+}
+
+// watchDisruptionTarget reports the reason of the first DisruptionTarget
+// condition the pod shows before it is deleted ("" if none, within 30 s).
+func watchDisruptionTarget(t *testing.T, c kubernetes.Interface, ns, name string) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	w, err := c.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	out := make(chan string, 1)
+	go func() {
+		defer cancel()
+		defer w.Stop()
+		for ev := range w.ResultChan() {
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				continue
+			}
+			for _, cond := range p.Status.Conditions {
+				if cond.Type == corev1.DisruptionTarget && cond.Status == corev1.ConditionTrue {
+					out <- cond.Reason
+					return
+				}
+			}
+			if ev.Type == watch.Deleted {
+				break
+			}
+		}
+		out <- ""
+	}()
+	return out
 }
