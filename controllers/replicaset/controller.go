@@ -57,6 +57,7 @@ type Controller struct {
 
 	// syncHandler is syncReplicaSet; a field so tests can intercept it.
 	syncHandler func(ctx context.Context, key string) error
+	syncTimes   syncTimes
 }
 
 // NewController returns a ReplicaSet controller. The informers must be
@@ -132,6 +133,7 @@ func (c *Controller) deleteRS(obj interface{}) {
 	// A re-created ReplicaSet of the same name must not inherit
 	// expectations of the deleted one.
 	c.expectations.Delete(key)
+	c.syncTimes.forget(key)
 	c.queue.Add(key)
 }
 
@@ -217,7 +219,11 @@ func (c *Controller) updatePod(oldObj, curObj interface{}) {
 		if rs == nil {
 			return
 		}
-		c.enqueue(rs)
+		if refChanged || labelsChanged {
+			c.enqueue(rs)
+		} else {
+			c.enqueueStatusChange(rs)
+		}
 		// A pod that just became ready turns available only after
 		// minReadySeconds; no event will tell us, so look again then.
 		if rs.Spec.MinReadySeconds > 0 && !podReady(old) && podReady(cur) {

@@ -429,3 +429,42 @@ func TestRequeueAfterMinReadySeconds(t *testing.T) {
 		t.Fatal("ReplicaSet not requeued after minReadySeconds")
 	}
 }
+
+// Pod status changes right after a sync wait for the batch window; label
+// changes do not.
+func TestStatusChangesBatched(t *testing.T) {
+	f := newFixture(t)
+	rs := newRS("web", 1)
+	f.rsList = append(f.rsList, rs)
+	pending := newPod("a", rs, onNode("n1"), phase(corev1.PodPending))
+	f.pods = []*corev1.Pod{pending}
+	c := f.start()
+	defer c.queue.ShutDown()
+	if err := f.sync("default/web"); err != nil {
+		t.Fatal(err)
+	}
+	running := newPod("a", rs, onNode("n1"), readySince(t0))
+	running.ResourceVersion = "2"
+	c.updatePod(pending, running)
+	if c.queue.Len() != 0 {
+		t.Fatal("a status change right after a sync was queued at once")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.queue.Len() == 0 && time.Now().Before(deadline) {
+		f.clock.Step(statusBatch)
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c.queue.Len() != 1 {
+		t.Fatal("not queued once the window passed")
+	}
+	key, _ := c.queue.Get()
+	c.queue.Done(key)
+	relabeled := running.DeepCopy()
+	relabeled.Labels = map[string]string{"other": "x"}
+	relabeled.ResourceVersion = "3"
+	_ = f.sync("default/web") // a window starts again
+	c.updatePod(running, relabeled)
+	if c.queue.Len() != 1 {
+		t.Error("a label change was not queued at once")
+	}
+}

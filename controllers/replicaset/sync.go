@@ -30,9 +30,11 @@ func (c *Controller) syncReplicaSet(ctx context.Context, key string) error {
 		utilruntime.HandleErrorWithContext(ctx, err, "Invalid ReplicaSet key", "key", key)
 		return nil
 	}
+	c.syncTimes.set(key, c.clock.Now())
 	rs, err := c.rsLister.ReplicaSets(ns).Get(name)
 	if apierrors.IsNotFound(err) {
 		c.expectations.Delete(key)
+		c.syncTimes.forget(key)
 		return nil
 	}
 	if err != nil {
