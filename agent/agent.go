@@ -38,6 +38,9 @@ type Options struct {
 	// BackoffInitial and BackoffMax bound CrashLoopBackOff (10s, 5m).
 	BackoffInitial, BackoffMax time.Duration
 	// PodWorkers and NodeWorkers size the worker pools (32 and 16).
+	// Lease renewals get at least one worker per 20 nodes: each real
+	// kubelet renews on its own, and a fleet of simulated ones must not
+	// fall behind its renew interval when the API server is slow.
 	PodWorkers, NodeWorkers int
 	// Recorder, when set, records pod events (Pulled, Started, Killing,
 	// BackOff, Failed) and node pressure events (NodeHasDiskPressure ...);
@@ -242,7 +245,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	run(a.opts.NodeWorkers, func() { processQueue(ctx, a.statuses, a.syncNodeStatus) })
-	run(a.opts.NodeWorkers, func() { processQueue(ctx, a.leases, a.renewLease) })
+	run(max(a.opts.NodeWorkers, len(a.nodes)/20), func() { processQueue(ctx, a.leases, a.renewLease) })
 
 	go a.podInformer.RunWithContext(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), a.podInformer.HasSynced) {
