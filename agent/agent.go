@@ -37,9 +37,11 @@ type Options struct {
 	StatusInterval time.Duration
 	// BackoffInitial and BackoffMax bound CrashLoopBackOff (10s, 5m).
 	BackoffInitial, BackoffMax time.Duration
-	// PodWorkers and NodeWorkers size the worker pools (32 and 16).
-	// Lease renewals get at least one worker per 20 nodes: each real
-	// kubelet renews on its own, and a fleet of simulated ones must not
+	// PodWorkers and NodeWorkers size the worker pools (32, or one per 4
+	// nodes when more; and 16). Lease renewals get at least one worker
+	// per 20 nodes. Each real kubelet syncs pods and renews its lease on
+	// its own: a fleet of simulated ones sharing a few workers would be
+	// bound by their round trips, not by the control plane measured, and
 	// fall behind its renew interval when the API server is slow.
 	PodWorkers, NodeWorkers int
 	// Recorder, when set, records pod events (Pulled, Started, Killing,
@@ -131,7 +133,7 @@ func New(opts Options) (*Agent, error) {
 	def(&opts.BackoffMax, 5*time.Minute)
 	def(&opts.PressureTransitionPeriod, 5*time.Minute)
 	if opts.PodWorkers <= 0 {
-		opts.PodWorkers = 32
+		opts.PodWorkers = max(32, len(opts.Nodes)/4)
 	}
 	if opts.NodeWorkers <= 0 {
 		opts.NodeWorkers = 16

@@ -132,6 +132,7 @@ type deployResult struct {
 	serverP99      time.Duration // p99 of every mutating request the server timed
 	serverRequests int
 	serverP99Exact bool // false: p99 fell past the largest histogram bucket
+	rejected       int  // requests turned away with 429 meanwhile
 }
 
 // deploymentsToRunning applies deployments totalling replicas and waits
@@ -144,7 +145,11 @@ func deploymentsToRunning(ctx context.Context, srv *benchServer, deployments, pe
 	if err := newNamespace(ctx, c, ns); err != nil {
 		return deployResult{}, err
 	}
-	before, err := mutatingHistogram(ctx, srv.config)
+	beforeFam, err := serverMetrics(ctx, srv.config)
+	if err != nil {
+		return deployResult{}, err
+	}
+	before, err := mutatingHistogram(beforeFam)
 	if err != nil {
 		return deployResult{}, err
 	}
@@ -159,11 +164,16 @@ func deploymentsToRunning(ctx context.Context, srv *benchServer, deployments, pe
 	if err != nil {
 		return res, err
 	}
-	after, err := mutatingHistogram(ctx, srv.config)
+	afterFam, err := serverMetrics(ctx, srv.config)
+	if err != nil {
+		return res, err
+	}
+	after, err := mutatingHistogram(afterFam)
 	if err != nil {
 		return res, err
 	}
 	res.serverP99, res.serverRequests, res.serverP99Exact = quantileSince(before, after, 0.99)
+	res.rejected = int(rejected(afterFam) - rejected(beforeFam))
 	return res, nil
 }
 

@@ -93,9 +93,8 @@ var mutatingVerbs = map[string]bool{"POST": true, "PUT": true, "PATCH": true, "D
 // histogram is one cumulative bucket count per upper bound.
 type histogram map[float64]float64
 
-// mutatingHistogram scrapes the server's /metrics and sums the
-// apiserver_request_duration_seconds buckets of every mutating request.
-func mutatingHistogram(ctx context.Context, cfg *restclient.Config) (histogram, error) {
+// serverMetrics scrapes the server's /metrics.
+func serverMetrics(ctx context.Context, cfg *restclient.Config) (map[string]*dto.MetricFamily, error) {
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -109,6 +108,12 @@ func mutatingHistogram(ctx context.Context, cfg *restclient.Config) (histogram, 
 	if err != nil {
 		return nil, fmt.Errorf("parsing /metrics: %w", err)
 	}
+	return families, nil
+}
+
+// mutatingHistogram sums apiserver_request_duration_seconds over the
+// mutating verbs.
+func mutatingHistogram(families map[string]*dto.MetricFamily) (histogram, error) {
 	fam, ok := families["apiserver_request_duration_seconds"]
 	if !ok || fam.GetType() != dto.MetricType_HISTOGRAM {
 		return nil, fmt.Errorf("/metrics has no apiserver_request_duration_seconds histogram")
@@ -134,6 +139,20 @@ func mutatingHistogram(ctx context.Context, cfg *restclient.Config) (histogram, 
 		h[math.Inf(1)] += float64(m.GetHistogram().GetSampleCount())
 	}
 	return h, nil
+}
+
+// rejected counts the requests the server turned away with 429 (its
+// max-in-flight limits).
+func rejected(families map[string]*dto.MetricFamily) float64 {
+	n := 0.0
+	for _, m := range families["apiserver_request_total"].GetMetric() {
+		for _, l := range m.Label {
+			if l.GetName() == "code" && l.GetValue() == "429" {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
 }
 
 // quantileSince is the q-quantile of the requests counted between the

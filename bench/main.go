@@ -196,7 +196,7 @@ func runCluster(ctx context.Context, r *report, binary string, nodes, schedPods,
 		bound = " or more (past the largest bucket)"
 	}
 	r.cluster("meanwhile: p99 of every mutating request (POST/PUT/PATCH/DELETE) from the server's apiserver_request_duration_seconds",
-		fmt.Sprintf("%s%s over %d requests", ms(dr.serverP99), bound, dr.serverRequests))
+		fmt.Sprintf("%s%s over %d requests (%d more turned away with 429 by the in-flight limits)", ms(dr.serverP99), bound, dr.serverRequests, dr.rejected))
 	deaths, err := nodeDeath(ctx, srv, rounds)
 	if err != nil {
 		return err

@@ -123,7 +123,7 @@ from the server.`,
 	f.DurationVar(&o.jobRunFor, "sim-job-duration", time.Second, "how long simulated containers of restartPolicy Never/OnFailure pods run")
 	f.DurationVar(&o.leaseDuration, "lease-duration", 10*time.Second, "node Lease duration of simulated nodes; renewed every quarter of it")
 	f.DurationVar(&o.statusInterval, "node-status-interval", time.Minute, "how often simulated nodes post their status")
-	f.IntVar(&o.podWorkers, "pod-workers", 32, "pods synced in parallel by simulated nodes")
+	f.IntVar(&o.podWorkers, "pod-workers", 0, "pods synced in parallel by simulated nodes (default 32, or one per 4 nodes when more)")
 	return cmd
 }
 
