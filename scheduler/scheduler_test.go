@@ -206,20 +206,16 @@ func TestLoopPreempts(t *testing.T) {
 	if _, err := fc.CoreV1().Pods("default").Get(context.Background(), "victim", metav1.GetOptions{}); err == nil {
 		t.Error("victim still exists")
 	}
-	var nominated bool
+	var nominated, marked bool
 	for _, a := range fc.Actions() {
-		if pa, ok := a.(k8stesting.PatchAction); ok && pa.GetSubresource() == "status" && pa.GetName() == "vip" {
-			nominated = nominated || strings.Contains(string(pa.GetPatch()), `"nominatedNodeName":"n1"`)
+		if pa, ok := a.(k8stesting.PatchAction); ok && pa.GetSubresource() == "status" {
+			patch := string(pa.GetPatch())
+			nominated = nominated || (pa.GetName() == "vip" && strings.Contains(patch, `"nominatedNodeName":"n1"`))
+			marked = marked || (pa.GetName() == "victim" && strings.Contains(patch, `"reason":"PreemptionByScheduler"`))
 		}
 	}
 	if !nominated {
 		t.Error("no status patch with nominatedNodeName")
-	}
-	var marked bool
-	for _, a := range fc.Actions() {
-		if pa, ok := a.(k8stesting.PatchAction); ok && pa.GetSubresource() == "status" && pa.GetName() == "victim" {
-			marked = marked || strings.Contains(string(pa.GetPatch()), `"reason":"PreemptionByScheduler"`)
-		}
 	}
 	if !marked {
 		t.Error("the victim got no DisruptionTarget condition before its deletion")
