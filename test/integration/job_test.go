@@ -16,7 +16,7 @@ func TestJobPodFailurePolicy(t *testing.T) {
 	c := clientset(t)
 	lbl := map[string]string{"corral.test/job": "failure-policy"}
 	startLabeledNodes(t, "jfp", 1, lbl)
-	waitNodesReady(t, c, "jfp-0")
+	waitNodesReady(t, c, "jfp")
 	ns := newNamespace(t, "job-failure-policy")
 
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "bug"}, Spec: batchv1.JobSpec{
