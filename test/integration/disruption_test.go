@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -73,7 +73,16 @@ func TestPodDisruptionBudget(t *testing.T) {
 	evict := func(name string) error {
 		return c.PolicyV1().Evictions(ns).Evict(ctx, &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}})
 	}
-	marked := watchDisruptionTarget(t, c, ns, pods[0])
+	// A finalizer holds the first victim, so its DisruptionTarget
+	// condition can be read after the eviction.
+	hold := func(name string, finalizers string) {
+		t.Helper()
+		patch := []byte(`{"metadata":{"finalizers":` + finalizers + `}}`)
+		if _, err := c.CoreV1().Pods(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold(pods[0], `["corral.test/hold"]`)
 	if err := evict(pods[0]); err != nil {
 		t.Fatalf("first eviction: %v", err)
 	}
@@ -85,9 +94,12 @@ func TestPodDisruptionBudget(t *testing.T) {
 		t.Errorf("429 message %q does not name the budget", err)
 	}
 
-	if reason := <-marked; reason != "EvictionByEvictionAPI" {
-		t.Errorf("evicted pod's DisruptionTarget reason %q, want EvictionByEvictionAPI", reason)
+	if p, err := c.CoreV1().Pods(ns).Get(ctx, pods[0], metav1.GetOptions{}); err != nil {
+		t.Errorf("held pod: %v", err)
+	} else if c := podCondition(p, corev1.DisruptionTarget); c == nil || c.Reason != "EvictionByEvictionAPI" {
+		t.Errorf("evicted pod's DisruptionTarget condition %+v, want reason EvictionByEvictionAPI", c)
 	}
+	hold(pods[0], "null")
 
 	// Once the replacement is Ready the budget opens again.
 	waitBudget(t, c, ns, "web", 3, 1)
@@ -258,36 +270,11 @@ func (a *available) lowest() (int, int) {
 	return a.low, a.events
 }
 
-// watchDisruptionTarget reports the reason of the first DisruptionTarget
-// condition the pod shows before it is deleted ("" if none, within 30 s).
-func watchDisruptionTarget(t *testing.T, c kubernetes.Interface, ns, name string) <-chan string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	w, err := c.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	out := make(chan string, 1)
-	go func() {
-		defer cancel()
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			p, ok := ev.Object.(*corev1.Pod)
-			if !ok {
-				continue
-			}
-			for _, cond := range p.Status.Conditions {
-				if cond.Type == corev1.DisruptionTarget && cond.Status == corev1.ConditionTrue {
-					out <- cond.Reason
-					return
-				}
-			}
-			if ev.Type == watch.Deleted {
-				break
-			}
+func podCondition(p *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition {
+	for i := range p.Status.Conditions {
+		if p.Status.Conditions[i].Type == t {
+			return &p.Status.Conditions[i]
 		}
-		out <- ""
-	}()
-	return out
+	}
+	return nil
 }
