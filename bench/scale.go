@@ -69,14 +69,15 @@ func waitRunning(ctx context.Context, srv *benchServer, ns string, limit time.Du
 }
 
 // nonePods reports whether ns has no pod matching fieldSelector. It asks
-// the watch cache for one item at most, so a poll costs the server a scan
-// of its cache, not the encoding of every pending pod.
+// for one item at most, so a poll costs the server a scan until the first
+// match, not the encoding of every pending pod. (Not resourceVersion 0:
+// the watch cache ignores the limit then.)
 func nonePods(ctx context.Context, srv *benchServer, ns, fieldSelector string) (bool, error) {
 	md, err := metadata.NewForConfig(srv.config)
 	if err != nil {
 		return false, err
 	}
-	list, err := md.Resource(podsResource).Namespace(ns).List(ctx, metav1.ListOptions{FieldSelector: fieldSelector, ResourceVersion: "0", Limit: 1})
+	list, err := md.Resource(podsResource).Namespace(ns).List(ctx, metav1.ListOptions{FieldSelector: fieldSelector, Limit: 1})
 	if err != nil {
 		return false, err
 	}
