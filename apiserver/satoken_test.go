@@ -175,8 +175,14 @@ func TestTokenRejected(t *testing.T) {
 		}, wantErr: "does not match"},
 		{name: "bad signature", tamper: func(s string) string {
 			parts := strings.Split(s, ".")
+			// Another valid base64url character: flipping a bit could make
+			// an invalid one, and an unparsable token is not ours at all.
 			sig := []byte(parts[2])
-			sig[5] ^= 1
+			if sig[5] == 'A' {
+				sig[5] = 'B'
+			} else {
+				sig[5] = 'A'
+			}
 			return parts[0] + "." + parts[1] + "." + string(sig)
 		}, wantErr: "invalid"},
 	}
