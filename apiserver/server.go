@@ -20,7 +20,6 @@ import (
 	"k8s.io/apiserver/pkg/registry/rest"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
-	genericfilters "k8s.io/apiserver/pkg/server/filters"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
@@ -90,8 +89,9 @@ func New(cfg Config) (*Server, error) {
 	// RequestTimeout (60 s) for every connection that holds a watch:
 	// remote agents and `kubectl get -w` always do.
 	gc.ShutdownSendRetryAfter = true
-	// Streams to node agents last as long as the client wants, as watches do.
-	gc.LongRunningFunc = genericfilters.BasicLongRunningRequestCheck(sets.NewString("watch"), sets.NewString("log", "exec", "attach", "portforward"))
+	// Streams to node agents last as long as the client wants, as watches
+	// do; node heartbeats are not held back by the in-flight limits.
+	gc.LongRunningFunc = longRunning()
 
 	serving := genericoptions.NewSecureServingOptions().WithLoopback()
 	serving.BindAddress, serving.BindPort, serving.Listener = cfg.BindAddress, cfg.Port, cfg.Listener
