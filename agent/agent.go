@@ -38,11 +38,12 @@ type Options struct {
 	// BackoffInitial and BackoffMax bound CrashLoopBackOff (10s, 5m).
 	BackoffInitial, BackoffMax time.Duration
 	// PodWorkers and NodeWorkers size the worker pools (32, or one per 4
-	// nodes when more; and 16). Lease renewals get at least one worker
-	// per 20 nodes. Each real kubelet syncs pods and renews its lease on
-	// its own: a fleet of simulated ones sharing a few workers would be
-	// bound by their round trips, not by the control plane measured, and
-	// fall behind its renew interval when the API server is slow.
+	// nodes when more; and 16). Lease renewals get one worker per node.
+	// Each real kubelet syncs pods and renews its lease on its own: a
+	// fleet of simulated ones sharing a few workers would be bound by
+	// their round trips, not by the control plane measured, and fall
+	// behind its renew interval when the API server is slow (1,000 nodes
+	// renewing every 2.5 s on 50 workers managed 166 renewals/s of 400).
 	PodWorkers, NodeWorkers int
 	// Recorder, when set, records pod events (Pulled, Started, Killing,
 	// BackOff, Failed) and node pressure events (NodeHasDiskPressure ...);
@@ -247,7 +248,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	run(a.opts.NodeWorkers, func() { processQueue(ctx, a.statuses, a.syncNodeStatus) })
-	run(max(a.opts.NodeWorkers, len(a.nodes)/20), func() { processQueue(ctx, a.leases, a.renewLease) })
+	run(max(a.opts.NodeWorkers, len(a.nodes)), func() { processQueue(ctx, a.leases, a.renewLease) })
 
 	go a.podInformer.RunWithContext(ctx)
 	if !cache.WaitForCacheSync(ctx.Done(), a.podInformer.HasSynced) {
