@@ -446,6 +446,9 @@ func (s *Snapshot) Nominate(pod *corev1.Pod, node string) {
 // leave room for (equal or higher priority, not pod itself) added, or nil
 // when there are none.
 func (s *Snapshot) withNominated(pod *PodInfo, ni *NodeInfo) *NodeInfo {
+	if len(s.nominated) == 0 {
+		return nil // the usual case: no hashing of the node name per filter call
+	}
 	var with *NodeInfo
 	for _, np := range s.nominated[ni.Name()] {
 		if np.Key == pod.Key || np.Priority < pod.Priority {
