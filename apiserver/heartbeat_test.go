@@ -1,8 +1,13 @@
 package apiserver
 
 import (
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 )
@@ -30,5 +35,48 @@ func TestLongRunning(t *testing.T) {
 		if got := check(httptest.NewRequest("GET", "/", nil), c.ri); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+func TestHeartbeatLane(t *testing.T) {
+	release, entered := make(chan struct{}), make(chan struct{}, 4)
+	inner := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+	})
+	lane := heartbeatLane(inner, 1, 50*time.Millisecond)
+	request := func(ri *apirequest.RequestInfo) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest("PUT", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1", nil)
+		lane.ServeHTTP(rec, r.WithContext(apirequest.WithRequestInfo(r.Context(), ri)))
+		return rec
+	}
+	renewal := &apirequest.RequestInfo{IsResourceRequest: true, Verb: "update", APIGroup: "coordination.k8s.io",
+		APIVersion: "v1", Resource: "leases", Namespace: "kube-node-lease", Name: "n1"}
+
+	first := make(chan *httptest.ResponseRecorder)
+	go func() { first <- request(renewal) }()
+	<-entered // the one slot is taken
+
+	// A second renewal waits out its bound and is told to come back.
+	rec := request(renewal)
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "1" {
+		t.Fatalf("second renewal: %d, Retry-After %q; want 429 and 1", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	var status metav1.Status
+	if err := json.Unmarshal(rec.Body.Bytes(), &status); err != nil || status.Kind != "Status" || status.Reason != metav1.StatusReasonTooManyRequests {
+		t.Fatalf("second renewal's body is not a TooManyRequests Status: %v %s", err, rec.Body)
+	}
+
+	// Other requests do not use the lane.
+	go request(&apirequest.RequestInfo{IsResourceRequest: true, Verb: "update", Resource: "pods", Namespace: "default"})
+	select {
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a pod update waited for the heartbeat lane")
+	}
+	close(release)
+	if rec := <-first; rec.Code != http.StatusOK {
+		t.Fatalf("first renewal: %d", rec.Code)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -92,6 +93,9 @@ func New(cfg Config) (*Server, error) {
 	// Streams to node agents last as long as the client wants, as watches
 	// do; node heartbeats are not held back by the in-flight limits.
 	gc.LongRunningFunc = longRunning()
+	gc.BuildHandlerChainFunc = func(apiHandler http.Handler, c *genericapiserver.Config) http.Handler {
+		return genericapiserver.DefaultBuildHandlerChain(heartbeatLane(apiHandler, heartbeatConcurrency, heartbeatWait), c)
+	}
 
 	serving := genericoptions.NewSecureServingOptions().WithLoopback()
 	serving.BindAddress, serving.BindPort, serving.Listener = cfg.BindAddress, cfg.Port, cfg.Listener

@@ -98,3 +98,29 @@ func BenchmarkCycle(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pods/s")
 }
+
+// BenchmarkUnschedulable measures a pod that fits nowhere (every node has
+// a taint it does not tolerate), as the loop handles it: every node
+// filtered, the preemption dry run, and the per-filter message.
+func BenchmarkUnschedulable(b *testing.B) {
+	nodes, pods := benchCluster(5000, 30000)
+	for _, n := range nodes {
+		n.Spec.Taints = []corev1.Taint{{Key: "hold", Value: "true", Effect: corev1.TaintEffectNoSchedule}}
+	}
+	snap := NewSnapshot(nodes, pods)
+	prof := DefaultProfile()
+	pi := NewPodInfo(realisticPod())
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d := prof.Schedule(pi, snap, 0)
+		if d.Scheduled() {
+			b.Fatal("scheduled on a tainted node")
+		}
+		if pr := prof.Preempt(pi, snap, &d); pr.Node != "" {
+			b.Fatal("preemption found a node")
+		}
+		_ = d.Message()
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "attempts/s")
+}

@@ -78,17 +78,20 @@ func (p *Profile) Preempt(pod *PodInfo, snap *Snapshot, d *Decision) Preemption 
 	// rest is rarely worth a dry run on every node of a large cluster.
 	wanted := max(len(snap.Nodes)/10, 100)
 	found := 0
-	failures := map[string]*Status{}
-	for _, ni := range snap.Nodes {
+	failures := map[string]int{} // reason: nodes
+	for i, ni := range snap.Nodes {
 		if found >= wanted {
 			break
 		}
-		st, failed := d.NodeStatus[ni.Name()]
-		if !failed {
+		var st *Status
+		if len(d.statuses) == len(snap.Nodes) {
+			st = d.statuses[i]
+		}
+		if st == nil {
 			continue // not evaluated or feasible: nothing to preempt here
 		}
 		if st.Code != Unschedulable {
-			failures[ni.Name()] = unresolvable(ReasonPreemptionNotHelpful)
+			failures[ReasonPreemptionNotHelpful]++
 			continue
 		}
 		var lower []*PodInfo
@@ -98,7 +101,7 @@ func (p *Profile) Preempt(pod *PodInfo, snap *Snapshot, d *Decision) Preemption 
 			}
 		}
 		if len(lower) == 0 {
-			failures[ni.Name()] = unresolvable(ReasonNoVictims)
+			failures[ReasonNoVictims]++
 			continue
 		}
 		trial := ni.Clone()
@@ -106,7 +109,7 @@ func (p *Profile) Preempt(pod *PodInfo, snap *Snapshot, d *Decision) Preemption 
 			trial.RemovePod(v)
 		}
 		if !fits(trial) {
-			failures[ni.Name()] = unresolvable(ReasonPreemptionNotHelpful)
+			failures[ReasonPreemptionNotHelpful]++
 			continue
 		}
 		// Reprieve the most important pods first (then the longest
@@ -141,7 +144,7 @@ func (p *Profile) Preempt(pod *PodInfo, snap *Snapshot, d *Decision) Preemption 
 	}
 	if best == nil {
 		return Preemption{Message: fmt.Sprintf("preemption: 0/%d nodes are available: %s",
-			len(snap.Nodes), strings.Join(reasonHistogram(failures), ", "))}
+			len(snap.Nodes), strings.Join(formatHistogram(failures), ", "))}
 	}
 	out := Preemption{Node: best.node}
 	for _, v := range best.victims {

@@ -128,8 +128,12 @@ type Decision struct {
 	NumAllNodes int
 	Evaluated   int
 	Feasible    int
-	// NodeStatus holds the failure of every evaluated node that failed.
-	NodeStatus map[string]*Status
+	// statuses holds, at each node's index in the snapshot decided on,
+	// the node's failure; nil for a feasible or unevaluated node. (A
+	// slice, not a map by name: a pod that fits nowhere fails on every
+	// node, and 5,000 map inserts and a histogram over them were most of
+	// such an attempt's cost.)
+	statuses []*Status
 	// PreFilterMsg is set when the pod failed before any node was looked at.
 	PreFilterMsg string
 	// PostFilterMsg is preemption's explanation, when it ran and failed.
@@ -153,7 +157,7 @@ func (d *Decision) Message() string {
 	msg := fmt.Sprintf("0/%d nodes are available:", d.NumAllNodes)
 	if d.PreFilterMsg != "" {
 		msg += " " + d.PreFilterMsg + "."
-	} else if h := reasonHistogram(d.NodeStatus); len(h) > 0 {
+	} else if h := reasonHistogram(d.statuses); len(h) > 0 {
 		msg += " " + strings.Join(h, ", ") + "."
 	}
 	if d.PostFilterMsg != "" {
@@ -162,13 +166,21 @@ func (d *Decision) Message() string {
 	return msg
 }
 
-func reasonHistogram(statuses map[string]*Status) []string {
+func reasonHistogram(statuses []*Status) []string {
 	counts := map[string]int{}
 	for _, st := range statuses {
+		if st == nil {
+			continue
+		}
 		for _, r := range st.Reasons {
 			counts[r]++
 		}
 	}
+	return formatHistogram(counts)
+}
+
+// formatHistogram makes the sorted "<count> <reason>" strings.
+func formatHistogram(counts map[string]int) []string {
 	out := make([]string, 0, len(counts))
 	for r, n := range counts {
 		out = append(out, fmt.Sprintf("%d %s", n, r))
@@ -181,8 +193,10 @@ func reasonHistogram(statuses map[string]*Status) []string {
 // only on cluster events that could change their verdict.
 func (d *Decision) FailedFilters() map[string]bool {
 	out := map[string]bool{}
-	for _, st := range d.NodeStatus {
-		out[st.Filter] = true
+	for _, st := range d.statuses {
+		if st != nil {
+			out[st.Filter] = true
+		}
 	}
 	return out
 }
@@ -295,22 +309,23 @@ func parallelize(n, workers int, fn func(i int)) {
 // only on its inputs.
 func (p *Profile) Schedule(pod *PodInfo, snap *Snapshot, start int) Decision {
 	n := len(snap.Nodes)
-	d := Decision{NumAllNodes: n, NodeStatus: map[string]*Status{}}
+	d := Decision{NumAllNodes: n}
 	if n == 0 {
 		return d
 	}
+	statuses := make([]*Status, n)
+	d.statuses = statuses
 	c, st := p.prepare(pod, snap)
 	if st != nil {
 		d.PreFilterMsg = strings.Join(st.Reasons, ", ")
-		for _, ni := range snap.Nodes {
-			d.NodeStatus[ni.Name()] = st
+		for i := range statuses {
+			statuses[i] = st
 		}
 		return d
 	}
 	start = ((start % n) + n) % n
 	want := p.numFeasibleNodesToFind(n)
 	feasible := make([]*NodeInfo, 0, min(want, n))
-	statuses := make([]*Status, n)
 	workers := p.workers()
 	for done := 0; done < n && len(feasible) < want; {
 		// Filter a block in parallel, then take results in visiting order:
@@ -323,11 +338,13 @@ func (p *Profile) Schedule(pod *PodInfo, snap *Snapshot, start int) Decision {
 		})
 		for i := 0; i < block; i++ {
 			idx := (start + done + i) % n
+			if len(feasible) == want {
+				statuses[idx] = nil // filtered, but past the nodes evaluated
+				continue
+			}
 			d.Evaluated++
-			if st := statuses[idx]; st != nil {
-				d.NodeStatus[snap.Nodes[idx].Name()] = st
-			} else if feasible = append(feasible, snap.Nodes[idx]); len(feasible) == want {
-				break
+			if statuses[idx] == nil {
+				feasible = append(feasible, snap.Nodes[idx])
 			}
 		}
 		done += block

@@ -347,9 +347,13 @@ func writeKubeconfig(path, server string, certs pki) error {
 	return writeFileAtomic(path, data, 0o600)
 }
 
-// runScheduler runs the scheduler while this server holds its lease.
+// runScheduler runs the scheduler while this server holds its lease. Its
+// client has no rate limit: the scheduler's own bound on API calls in
+// flight (BindConcurrency) limits it, and a client limit would cap the
+// pods bound per second (at 500 QPS, binds and their events shared 500
+// requests a second).
 func runScheduler(ctx context.Context, config *restclient.Config) error {
-	return manager.RunElected(ctx, config, manager.Options{LeaseName: "corral-scheduler"}, "corral-scheduler",
+	return manager.RunElected(ctx, config, manager.Options{LeaseName: "corral-scheduler", QPS: -1}, "corral-scheduler",
 		func(ctx context.Context, kube kubernetes.Interface, _ *restclient.Config) error {
 			factory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(manager.StripManagedFields))
 			s := scheduler.New(kube, factory, scheduler.Options{})

@@ -173,6 +173,13 @@ type Options struct {
 	Identity string
 	// LeaseDuration, RenewDeadline and RetryPeriod as in client-go.
 	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
+	// QPS and Burst limit the elected component's API client (default
+	// 500 and 1,000; a negative QPS means no limit). In-process clients
+	// are system:masters, which the server's in-flight limits exempt, so
+	// this limit is what keeps a runaway controller from crowding out
+	// everyone else.
+	QPS   float32
+	Burst int
 
 	// ClusterCIDR is split into per-node pod CIDRs of NodeCIDRMaskSize bits.
 	ClusterCIDR      *net.IPNet
@@ -211,6 +218,9 @@ func (o *Options) defaults() {
 	if o.LeaseDuration == 0 {
 		o.LeaseDuration, o.RenewDeadline, o.RetryPeriod = 15*time.Second, 10*time.Second, 2*time.Second
 	}
+	if o.QPS == 0 {
+		o.QPS, o.Burst = 500, 1000
+	}
 }
 
 // Run campaigns for the lease and runs the controllers while it is held.
@@ -235,7 +245,7 @@ func RunElected(ctx context.Context, config *restclient.Config, opts Options, us
 	lead func(ctx context.Context, kube kubernetes.Interface, cfg *restclient.Config) error) error {
 	opts.defaults()
 	cfg := restclient.CopyConfig(config)
-	cfg.QPS, cfg.Burst = 500, 1000
+	cfg.QPS, cfg.Burst = opts.QPS, opts.Burst
 	cfg.UserAgent = userAgent
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
