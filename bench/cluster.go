@@ -29,8 +29,11 @@ func joinSimulated(srv *benchServer, name string, count int, labels map[string]s
 	if err != nil {
 		return nil, err
 	}
+	// Protobuf, as `corral agent` and kubelet.
 	rc := &restclient.Config{Host: srv.config.Host, BearerToken: token, QPS: float32(200 + 2*count), Burst: 400 + 4*count,
-		TLSClientConfig: restclient.TLSClientConfig{CAFile: filepath.Join(srv.dataDir, "tls", "ca.crt")}}
+		TLSClientConfig: restclient.TLSClientConfig{CAFile: filepath.Join(srv.dataDir, "tls", "ca.crt")},
+		ContentConfig: restclient.ContentConfig{ContentType: "application/vnd.kubernetes.protobuf",
+			AcceptContentTypes: "application/vnd.kubernetes.protobuf,application/json"}}
 	nodes, err := agent.SimulatedNodes{Count: count, Name: name, Labels: labels, CPU: resource.MustParse("32"),
 		Memory: resource.MustParse("128Gi"), EphemeralStorage: resource.MustParse("100Gi"), Pods: 110,
 		StartDelay: 100 * time.Millisecond}.NodeConfigs()

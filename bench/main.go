@@ -38,6 +38,7 @@ func main() {
 	api := flag.Bool("api", true, "run the API server benchmarks (issue A)")
 	schedNodes := flag.Int("schedperf-nodes", 5000, "Node objects for the scheduler-alone benchmark (as scheduler_perf); 0 skips it")
 	schedPerfPods := flag.String("schedperf-pods", "10000,30000", "pending pod counts for the scheduler-alone benchmark, a fresh server each")
+	schedPrecreated := flag.Int("schedperf-precreated-max", 30000, "also time binding pods created first, for pod counts up to this")
 	skip := podStartupSkip()
 	podStartup := flag.Bool("pod-startup", skip == "", "run the pod-startup benchmark (issue C: real containers; root, containerd)")
 	startupPods := flag.Int("startup-pods", 50, "pod-startup samples per mode (one at a time, and in bursts)")
@@ -81,7 +82,7 @@ func main() {
 		phase(fmt.Sprintf("scheduler alone on %d nodes", *schedNodes), func() error {
 			counts, err := parseCounts(*schedPerfPods)
 			if err == nil {
-				err = runSchedPerf(ctx, r, *binary, *schedNodes, counts)
+				err = runSchedPerf(ctx, r, *binary, *schedNodes, counts, *schedPrecreated)
 			}
 			return err
 		})
@@ -204,8 +205,8 @@ func runCluster(ctx context.Context, r *report, binary string, nodes, schedPods,
 	d50, d99 := percentiles(deaths)
 	r.cluster(fmt.Sprintf("node death to all its pods Running elsewhere (30 replicas on 3 nodes, %d rounds)", len(deaths)),
 		fmt.Sprintf("p50 %s, p99 %s", d50.Round(100*time.Millisecond), d99.Round(100*time.Millisecond)))
-	if rss, err := srv.rss(); err == nil {
-		r.cluster(fmt.Sprintf("server RSS with %d nodes and %d pods", nodes+3*rounds, schedPods+10*per+30*rounds), fmt.Sprintf("%.0f MB", rss))
+	if mem, err := srv.memory(ctx); err == nil {
+		r.cluster(fmt.Sprintf("server RSS with %d nodes and %d pods", nodes+3*rounds, schedPods+10*per+30*rounds), mem)
 	}
 	return nil
 }

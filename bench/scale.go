@@ -49,12 +49,12 @@ func runLarge(ctx context.Context, r *report, binary string, nodes, pods int) er
 	if n, err := countRunning(ctx, srv, "bench-sched"); err != nil || n != pods {
 		return fmt.Errorf("%d of %d pods running on %d nodes at the end (%v): evicted meanwhile?", n, pods, nodes, err)
 	}
-	rss, err := srv.rss()
+	mem, err := srv.memory(ctx)
 	if err != nil {
 		return err
 	}
 	r.cluster(fmt.Sprintf("server RSS with %d nodes and %d pods Running", nodes, pods),
-		fmt.Sprintf("%.0f MB (all Running %s after binding)", rss, took.Round(time.Second)))
+		fmt.Sprintf("%s, all Running %s after binding", mem, took.Round(time.Second)))
 	return nil
 }
 

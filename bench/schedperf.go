@@ -20,13 +20,19 @@ import (
 // that are plain Node objects (no agents, no leases, no controllers, so no
 // other writes compete). It isolates the scheduler and the bind path from
 // the node agents' status writes that the simulated-node figures include.
-func runSchedPerf(ctx context.Context, r *report, binary string, nodes int, podCounts []int) error {
+// With pods up to precreatedMax it also times the binds alone, and it
+// reports the server's RSS with every pod bound.
+func runSchedPerf(ctx context.Context, r *report, binary string, nodes int, podCounts []int, precreatedMax int) error {
 	for _, pods := range podCounts {
 		srv, err := startServer(ctx, binary, "--disable-controllers")
 		if err != nil {
 			return err
 		}
 		created, bound, err := schedPerf(ctx, srv, nodes, pods)
+		var mem string
+		if err == nil {
+			mem, err = srv.memory(ctx)
+		}
 		srv.stop()
 		if err != nil {
 			return fmt.Errorf("scheduler_perf-like run, %d nodes, %d pods: %w", nodes, pods, err)
@@ -34,6 +40,11 @@ func runSchedPerf(ctx context.Context, r *report, binary string, nodes int, podC
 		r.cluster(fmt.Sprintf("scheduler alone (as scheduler_perf: Node objects without agents, controllers off): %d pods created by 64 clients onto %d Ready nodes", pods, nodes),
 			fmt.Sprintf("all bound %s after the first create = %.0f pods/s (the creates alone took %s, %.0f/s)", bound.Round(time.Millisecond),
 				float64(pods)/bound.Seconds(), created.Round(time.Millisecond), float64(pods)/created.Seconds()))
+		r.cluster(fmt.Sprintf("server RSS with %d pods bound (not running: no agents) to %d Node objects, controllers off", pods, nodes),
+			mem)
+		if pods > precreatedMax {
+			continue
+		}
 
 		if srv, err = startServer(ctx, binary, "--disable-controllers"); err != nil {
 			return err

@@ -109,3 +109,32 @@ func readTrimmed(path string) (string, error) {
 	data, err := os.ReadFile(path)
 	return strings.TrimSpace(string(data)), err
 }
+
+// heapInUse is the server's Go heap in use (go_memstats_heap_inuse_bytes)
+// in MB: with the RSS it tells live objects from GC headroom, freed
+// memory not yet returned, and etcd's mapped database.
+func (s *benchServer) heapInUse(ctx context.Context) (float64, error) {
+	families, err := serverMetrics(ctx, s.config)
+	if err != nil {
+		return 0, err
+	}
+	fam, ok := families["go_memstats_heap_inuse_bytes"]
+	if !ok || len(fam.Metric) == 0 {
+		return 0, fmt.Errorf("/metrics has no go_memstats_heap_inuse_bytes")
+	}
+	return fam.Metric[0].GetGauge().GetValue() / (1 << 20), nil
+}
+
+// memory reports the RSS and the Go heap in use, as "N MB (Go heap in
+// use M MB)".
+func (s *benchServer) memory(ctx context.Context) (string, error) {
+	rss, err := s.rss()
+	if err != nil {
+		return "", err
+	}
+	heap, err := s.heapInUse(ctx)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%.0f MB (Go heap in use %.0f MB)", rss, heap), nil
+}

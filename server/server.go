@@ -355,7 +355,10 @@ func writeKubeconfig(path, server string, certs pki) error {
 func runScheduler(ctx context.Context, config *restclient.Config) error {
 	return manager.RunElected(ctx, config, manager.Options{LeaseName: "corral-scheduler", QPS: -1}, "corral-scheduler",
 		func(ctx context.Context, kube kubernetes.Interface, _ *restclient.Config) error {
-			factory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(manager.StripManagedFields))
+			factory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTransform(func(obj any) (any, error) {
+				obj, _ = manager.StripManagedFields(obj)
+				return scheduler.StripPod(obj)
+			}))
 			s := scheduler.New(kube, factory, scheduler.Options{})
 			factory.Start(ctx.Done())
 			go s.Run(ctx)
