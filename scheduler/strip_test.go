@@ -13,10 +13,10 @@ func TestStripPodKeepsWhatPlacementReads(t *testing.T) {
 	always := corev1.ContainerRestartPolicyAlways
 	container := func(name, cpu string, port int32) corev1.Container {
 		return corev1.Container{Name: name, Image: "registry.local/app:1", Command: []string{"run"},
-			Env:          []corev1.EnvVar{{Name: "A", Value: "b"}},
-			VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
-			Resources:    corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}},
-			Ports:        []corev1.ContainerPort{{ContainerPort: port, HostPort: port}},
+			Env:            []corev1.EnvVar{{Name: "A", Value: "b"}},
+			VolumeMounts:   []corev1.VolumeMount{{Name: "data", MountPath: "/data"}},
+			Resources:      corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}},
+			Ports:          []corev1.ContainerPort{{ContainerPort: port, HostPort: port}},
 			ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"true"}}}}}
 	}
 	sidecar := container("sidecar", "100m", 0)
