@@ -29,6 +29,8 @@ func podFields(o runtime.Object) fields.Set {
 	}
 }
 
+func podNodeName(o runtime.Object) string { return o.(*corev1.Pod).Spec.NodeName }
+
 var eventFieldLabels = []string{
 	"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
 	"involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",

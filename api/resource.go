@@ -25,6 +25,13 @@ type Resource struct {
 	// metadata.namespace, with the function that reads them from an object.
 	Fields   []string
 	FieldsOf func(obj runtime.Object) fields.Set
+	// IndexField, one of Fields, is indexed by the watch cache, with
+	// IndexOf reading it: a list selecting one value of it reads only the
+	// matching objects, and a watch selecting one value is sent only the
+	// events of matching objects (each node agent watches its node's pods
+	// by spec.nodeName, as upstream's pod storage does).
+	IndexField string
+	IndexOf    func(obj runtime.Object) string
 	// AllowCreateOnUpdate lets PUT create a missing object (as upstream does
 	// for endpoints, events and leases).
 	AllowCreateOnUpdate bool

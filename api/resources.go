@@ -35,7 +35,7 @@ var Resources = []*Resource{
 		Fields: []string{"status.phase"}, FieldsOf: namespaceFields},
 	{Plural: "pods", Kind: "Pod", Namespaced: true, ShortNames: []string{"po"}, Categories: []string{"all"}, Status: true,
 		New: obj[corev1.Pod](), NewList: obj[corev1.PodList](),
-		Fields: podFieldLabels, FieldsOf: podFields},
+		Fields: podFieldLabels, FieldsOf: podFields, IndexField: "spec.nodeName", IndexOf: podNodeName},
 	{Plural: "services", Kind: "Service", Namespaced: true, ShortNames: []string{"svc"}, Categories: []string{"all"}, Status: true,
 		New: obj[corev1.Service](), NewList: obj[corev1.ServiceList](),
 		Fields: []string{"spec.clusterIP", "spec.type"}, FieldsOf: serviceFields},

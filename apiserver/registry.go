@@ -10,6 +10,8 @@ import (
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	"k8s.io/apiserver/pkg/registry/rest"
+	"k8s.io/apiserver/pkg/storage"
+	"k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	"corral/api"
@@ -41,7 +43,18 @@ func newStore(res *api.Resource, h hooks, getter generic.RESTOptionsGetter) (*ge
 		ResetFieldsStrategy:       st,
 		TableConvertor:            printers.TableConvertor(res.GroupResource()),
 	}
-	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: getter, AttrFunc: st.attrs}); err != nil {
+	opts := &generic.StoreOptions{RESTOptions: getter, AttrFunc: st.attrs}
+	if f := res.IndexField; f != "" {
+		opts.TriggerFunc = storage.IndexerFuncs{f: res.IndexOf}
+		opts.Indexers = &cache.Indexers{storage.FieldIndex(f): func(obj any) ([]string, error) {
+			o, ok := obj.(runtime.Object)
+			if !ok {
+				return nil, fmt.Errorf("indexing %s: %T is not an object", f, obj)
+			}
+			return []string{res.IndexOf(o)}, nil
+		}}
+	}
+	if err := store.CompleteWithOptions(opts); err != nil {
 		return nil, nil, fmt.Errorf("storage for %s: %w", res.GroupResource(), err)
 	}
 	return store, st, nil

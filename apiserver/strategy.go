@@ -137,7 +137,11 @@ func (s *strategy) attrs(obj runtime.Object) (labels.Set, fields.Set, error) {
 }
 
 func (s *strategy) predicate(l labels.Selector, f fields.Selector) storage.SelectionPredicate {
-	return storage.SelectionPredicate{Label: l, Field: f, GetAttrs: s.attrs}
+	p := storage.SelectionPredicate{Label: l, Field: f, GetAttrs: s.attrs}
+	if s.res.IndexField != "" {
+		p.IndexFields = []string{s.res.IndexField}
+	}
+	return p
 }
 
 // The helpers below treat objects structurally: every served type is a

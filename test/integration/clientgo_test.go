@@ -159,3 +159,73 @@ func TestClientGoInformer(t *testing.T) {
 		}
 	}
 }
+
+// TestPodsByNodeName: the watch cache indexes pods by spec.nodeName, as a
+// node agent's list and watch select them. Lists selecting one node (or
+// no node) and watches of one node must see exactly the matching pods,
+// including a pod that moves into the selection when it is bound.
+func TestPodsByNodeName(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := clientset(t)
+	ns := newNamespace(t, "bynode")
+	list, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion, FieldSelector: "spec.nodeName=idx-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Stop()
+	pod := func(name, node string) *corev1.Pod {
+		// No scheduler owns "nobody": the unbound pod stays unbound until
+		// the test binds it.
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PodSpec{NodeName: node, SchedulerName: "nobody", Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+	}
+	for _, p := range []*corev1.Pod{pod("on-a", "idx-a"), pod("on-b", "idx-b"), pod("unbound", "")} {
+		if _, err := c.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(selector, rv string) []string {
+		t.Helper()
+		l, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{FieldSelector: selector, ResourceVersion: rv})
+		if err != nil {
+			t.Fatalf("list %q: %v", selector, err)
+		}
+		var out []string
+		for _, p := range l.Items {
+			out = append(out, p.Name)
+		}
+		return out
+	}
+	for _, rv := range []string{"", "0"} {
+		for selector, want := range map[string]string{"spec.nodeName=idx-a": "[on-a]", "spec.nodeName=": "[unbound]", "spec.nodeName!=idx-a": "[on-b unbound]"} {
+			if got := fmt.Sprint(names(selector, rv)); got != want {
+				t.Errorf("list %q (resourceVersion %q): %s, want %s", selector, rv, got, want)
+			}
+		}
+	}
+	b := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Name: "unbound"}, Target: corev1.ObjectReference{Kind: "Node", Name: "idx-a"}}
+	if err := c.CoreV1().Pods(ns).Bind(ctx, b, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for len(seen) < 2 {
+		select {
+		case ev := <-w.ResultChan():
+			p, ok := ev.Object.(*corev1.Pod)
+			if !ok {
+				t.Fatalf("watch: %v %T", ev.Type, ev.Object)
+			}
+			seen = append(seen, string(ev.Type)+" "+p.Name)
+		case <-ctx.Done():
+			t.Fatalf("watch of node idx-a saw only %v", seen)
+		}
+	}
+	if got := fmt.Sprint(seen); got != "[ADDED on-a ADDED unbound]" {
+		t.Errorf("watch of node idx-a: %s, want [ADDED on-a ADDED unbound]", got)
+	}
+}
