@@ -110,31 +110,32 @@ func readTrimmed(path string) (string, error) {
 	return strings.TrimSpace(string(data)), err
 }
 
-// heapInUse is the server's Go heap in use (go_memstats_heap_inuse_bytes)
-// in MB: with the RSS it tells live objects from GC headroom, freed
+// liveHeap is the server's live Go heap as the last GC marked it
+// (go_gc_heap_live_bytes), in MB: with the RSS it tells live objects from
+// GC headroom (the heap grows to twice the live heap at GOGC=100), freed
 // memory not yet returned, and etcd's mapped database.
-func (s *benchServer) heapInUse(ctx context.Context) (float64, error) {
+func (s *benchServer) liveHeap(ctx context.Context) (float64, error) {
 	families, err := serverMetrics(ctx, s.config)
 	if err != nil {
 		return 0, err
 	}
-	fam, ok := families["go_memstats_heap_inuse_bytes"]
+	fam, ok := families["go_gc_heap_live_bytes"]
 	if !ok || len(fam.Metric) == 0 {
-		return 0, fmt.Errorf("/metrics has no go_memstats_heap_inuse_bytes")
+		return 0, fmt.Errorf("/metrics has no go_gc_heap_live_bytes")
 	}
 	return fam.Metric[0].GetGauge().GetValue() / (1 << 20), nil
 }
 
-// memory reports the RSS and the Go heap in use, as "N MB (Go heap in
-// use M MB)".
+// memory reports the RSS and the live Go heap, as "N MB RSS (live Go
+// heap M MB)".
 func (s *benchServer) memory(ctx context.Context) (string, error) {
 	rss, err := s.rss()
 	if err != nil {
 		return "", err
 	}
-	heap, err := s.heapInUse(ctx)
+	heap, err := s.liveHeap(ctx)
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%.0f MB (Go heap in use %.0f MB)", rss, heap), nil
+	return fmt.Sprintf("%.0f MB (live Go heap %.0f MB)", rss, heap), nil
 }
