@@ -26,6 +26,8 @@ func TestLongRunning(t *testing.T) {
 		{"node lease creation", lease("create", "kube-node-lease"), true},
 		{"node lease deletion", lease("delete", "kube-node-lease"), false},
 		{"leader election lease", lease("update", "kube-system"), false},
+		{"node status", &apirequest.RequestInfo{IsResourceRequest: true, Verb: "patch", Resource: "nodes", Subresource: "status", Name: "n1"}, true},
+		{"node spec", &apirequest.RequestInfo{IsResourceRequest: true, Verb: "patch", Resource: "nodes", Name: "n1"}, false},
 		{"pod status", &apirequest.RequestInfo{IsResourceRequest: true, Verb: "update", Resource: "pods", Subresource: "status", Namespace: "default"}, false},
 		{"watch", &apirequest.RequestInfo{IsResourceRequest: true, Verb: "watch", Resource: "pods"}, true},
 		{"exec", &apirequest.RequestInfo{IsResourceRequest: true, Verb: "create", Resource: "pods", Subresource: "exec"}, true},

@@ -348,7 +348,8 @@ func (s *Scheduler) scheduleOne(ctx context.Context, p *QueuedPod) {
 		s.Queue.Done(p)
 		return
 	}
-	s.inFlight(func() { s.bind(ctx, p, d.Node) })
+	node := d.Node // not d: the closure would keep the per-node failures alive
+	s.inFlight(func() { s.bind(ctx, p, node) })
 }
 
 func (s *Scheduler) bind(ctx context.Context, p *QueuedPod, node string) {
