@@ -141,6 +141,41 @@ type deployResult struct {
 	serverRequests int
 	serverP99Exact bool // false: p99 fell past the largest histogram bucket
 	rejected       int  // requests turned away with 429 meanwhile
+	// Live nodes taken for dead meanwhile (every node is alive here): the
+	// most NotReady at once, over samples every 5 s, and the sum.
+	notReadyMax, notReadySamples int
+}
+
+// watchNotReady samples the NotReady nodes every 5 s until the returned
+// function is called, which returns the most seen at once and the sum
+// over the samples.
+func watchNotReady(ctx context.Context, srv *benchServer) func() (int, int) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	most, sum := 0, 0
+	go func() {
+		defer close(done)
+		c, err := protobufClient(srv.config)
+		if err != nil {
+			return
+		}
+		for sleep(ctx, 5*time.Second) == nil {
+			list, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+			if err != nil {
+				continue
+			}
+			n := 0
+			for _, node := range list.Items {
+				for _, cond := range node.Status.Conditions {
+					if cond.Type == corev1.NodeReady && cond.Status != corev1.ConditionTrue {
+						n++
+					}
+				}
+			}
+			most, sum = max(most, n), sum+n
+		}
+	}()
+	return func() (int, int) { cancel(); <-done; return most, sum }
 }
 
 // deploymentsToRunning applies deployments totalling replicas and waits
@@ -166,7 +201,9 @@ func deploymentsToRunning(ctx context.Context, srv *benchServer, deployments, pe
 		return deployResult{}, err
 	}
 	stopProfile := profilePhase(ctx, srv, "deploy")
+	stopWatch := watchNotReady(ctx, srv)
 	res, err := applyAndWait(ctx, srv, c, ns, deployments, perDeployment)
+	res.notReadyMax, res.notReadySamples = stopWatch()
 	stopProfile()
 	res.probe, res.probeErrs = probe.stop()
 	if err != nil {
