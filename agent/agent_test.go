@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -270,4 +272,53 @@ func TestOrphanStopped(t *testing.T) {
 		st, _ := rt.PodStatus(context.Background(), orphan.UID)
 		return st == nil
 	})
+}
+
+// TestLateRenewalPostsStatus: after renewals failed for longer than two
+// renew intervals, the first one that succeeds is followed by a node
+// status heartbeat at once, not a status interval (1 minute) later: the
+// node lifecycle controller may have set Ready=Unknown meanwhile.
+func TestLateRenewalPostsStatus(t *testing.T) {
+	var mu sync.Mutex
+	failing, statusPosts := false, 0
+	h := startWith(t, 1, func(o *Options) {
+		c := o.Client.(*fake.Clientset)
+		c.PrependReactor("update", "leases", func(k8stesting.Action) (bool, k8sruntime.Object, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if failing {
+				return true, nil, errors.New("server busy")
+			}
+			return false, nil, nil
+		})
+		c.PrependReactor("patch", "nodes", func(a k8stesting.Action) (bool, k8sruntime.Object, error) {
+			if a.GetSubresource() == "status" {
+				mu.Lock()
+				statusPosts++
+				mu.Unlock()
+			}
+			return false, nil, nil
+		})
+	})
+	posts := func() int { mu.Lock(); defer mu.Unlock(); return statusPosts }
+	// Past the first minute, when a node without a pod CIDR posts its
+	// status every second; then right after a regular status post, so the
+	// next regular one is at least 54 s away.
+	start := h.clock.Now()
+	h.eventually("the first minute", 500*time.Millisecond, func() bool { return h.clock.Since(start) > 65*time.Second })
+	before := posts()
+	h.eventually("a regular status post", 500*time.Millisecond, func() bool { return posts() > before })
+	posted, before := h.clock.Now(), posts()
+
+	mu.Lock()
+	failing = true
+	mu.Unlock()
+	h.eventually("renewals failing for 8 s", 500*time.Millisecond, func() bool { return h.clock.Since(posted) > 8*time.Second })
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	h.eventually("a status post after the late renewal", 100*time.Millisecond, func() bool { return posts() > before })
+	if since := h.clock.Since(posted); since > 20*time.Second {
+		t.Errorf("the next status post came %s after the last: the regular interval, not the late renewal", since)
+	}
 }

@@ -48,11 +48,14 @@ func (a *Agent) renewLease(ctx context.Context, name string) error {
 	} else {
 		lease, err = leases.Update(ctx, lease, metav1.UpdateOptions{})
 	}
+	late := false
 	n.mu.Lock()
 	if err != nil {
 		n.lease = nil
 	} else {
-		n.lease = lease
+		done := a.clock.Now()
+		late = !n.renewedAt.IsZero() && done.Sub(n.renewedAt) > 2*a.opts.RenewInterval
+		n.lease, n.renewedAt = lease, done
 	}
 	registered := n.registered
 	n.mu.Unlock()
@@ -61,6 +64,14 @@ func (a *Agent) renewLease(ctx context.Context, name string) error {
 	}
 	if registered { // after re-registration the status worker schedules us anew
 		a.leases.AddAfter(name, a.opts.RenewInterval)
+		if late {
+			// The node lifecycle controller may have taken the node for
+			// dead meanwhile and set Ready=Unknown; only our status
+			// heartbeat sets it back, so post one now rather than at the
+			// next status interval (a minute later), as kubelet, which
+			// compares its status with the API's every 10 s.
+			a.statuses.Add(name)
+		}
 	}
 	return nil
 }

@@ -38,6 +38,7 @@ type node struct {
 	readySince   metav1.Time
 	pressure     [len(pressureKinds)]pressureState
 	lease        *coordinationv1.Lease
+	renewedAt    time.Time // when the last renewal succeeded
 }
 
 // Labels the agent sets on its nodes.
