@@ -29,11 +29,8 @@ func joinSimulated(srv *benchServer, name string, count int, labels map[string]s
 	if err != nil {
 		return nil, err
 	}
-	// Protobuf, as `corral agent` and kubelet.
 	rc := &restclient.Config{Host: srv.config.Host, BearerToken: token, QPS: float32(200 + 2*count), Burst: 400 + 4*count,
-		TLSClientConfig: restclient.TLSClientConfig{CAFile: filepath.Join(srv.dataDir, "tls", "ca.crt")},
-		ContentConfig: restclient.ContentConfig{ContentType: "application/vnd.kubernetes.protobuf",
-			AcceptContentTypes: "application/vnd.kubernetes.protobuf,application/json"}}
+		TLSClientConfig: restclient.TLSClientConfig{CAFile: filepath.Join(srv.dataDir, "tls", "ca.crt")}}
 	nodes, err := agent.SimulatedNodes{Count: count, Name: name, Labels: labels, CPU: resource.MustParse("32"),
 		Memory: resource.MustParse("128Gi"), EphemeralStorage: resource.MustParse("100Gi"), Pods: 110,
 		StartDelay: 100 * time.Millisecond}.NodeConfigs()
@@ -47,7 +44,11 @@ func joinSimulated(srv *benchServer, name string, count int, labels map[string]s
 	if lease == 0 {
 		lease = 10 * time.Second
 	}
-	a, err := agent.New(agent.Options{Client: kubernetes.NewForConfigOrDie(rc), Nodes: nodes, LeaseDuration: lease})
+	client, err := protobufClient(rc) // protobuf, as `corral agent` and kubelet
+	if err != nil {
+		return nil, err
+	}
+	a, err := agent.New(agent.Options{Client: client, Nodes: nodes, LeaseDuration: lease})
 	if err != nil {
 		return nil, err
 	}

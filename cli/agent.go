@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
 
@@ -134,8 +135,8 @@ func (o agentFlags) restConfig(defaultQPS float32) *restclient.Config {
 	// cheaper to encode and decode on both sides.
 	rc := &restclient.Config{Host: o.server, BearerToken: o.token, UserAgent: "corral-agent",
 		TLSClientConfig: restclient.TLSClientConfig{CAFile: o.caFile, Insecure: o.insecure && o.caFile == ""},
-		ContentConfig: restclient.ContentConfig{ContentType: "application/vnd.kubernetes.protobuf",
-			AcceptContentTypes: "application/vnd.kubernetes.protobuf,application/json"}}
+		ContentConfig: restclient.ContentConfig{ContentType: runtime.ContentTypeProtobuf,
+			AcceptContentTypes: runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON}}
 	rc.QPS, rc.Burst = o.qps, o.burst
 	if rc.QPS <= 0 {
 		rc.QPS = defaultQPS

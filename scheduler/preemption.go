@@ -79,14 +79,15 @@ func (p *Profile) Preempt(pod *PodInfo, snap *Snapshot, d *Decision) Preemption 
 	wanted := max(len(snap.Nodes)/10, 100)
 	found := 0
 	failures := map[string]int{} // reason: nodes
+	statuses := d.statuses
+	if len(statuses) != len(snap.Nodes) {
+		statuses = nil // d was decided on another snapshot: nothing to go by
+	}
 	for i, ni := range snap.Nodes {
-		if found >= wanted {
+		if found >= wanted || statuses == nil {
 			break
 		}
-		var st *Status
-		if len(d.statuses) == len(snap.Nodes) {
-			st = d.statuses[i]
-		}
+		st := statuses[i]
 		if st == nil {
 			continue // not evaluated or feasible: nothing to preempt here
 		}
