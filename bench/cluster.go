@@ -31,8 +31,12 @@ func joinSimulated(srv *benchServer, name string, count int, labels map[string]s
 	}
 	rc := &restclient.Config{Host: srv.config.Host, BearerToken: token, QPS: float32(200 + 2*count), Burst: 400 + 4*count,
 		TLSClientConfig: restclient.TLSClientConfig{CAFile: filepath.Join(srv.dataDir, "tls", "ca.crt")}}
+	podsCap := srv.nodePods
+	if podsCap == 0 {
+		podsCap = 110
+	}
 	nodes, err := agent.SimulatedNodes{Count: count, Name: name, Labels: labels, CPU: resource.MustParse("32"),
-		Memory: resource.MustParse("128Gi"), EphemeralStorage: resource.MustParse("100Gi"), Pods: 110,
+		Memory: resource.MustParse("128Gi"), EphemeralStorage: resource.MustParse("100Gi"), Pods: podsCap,
 		StartDelay: 100 * time.Millisecond}.NodeConfigs()
 	if err != nil {
 		return nil, err
@@ -145,6 +149,7 @@ type deployResult struct {
 	// Live nodes taken for dead meanwhile (every node is alive here): the
 	// most NotReady at once, over samples every 5 s, and the sum.
 	notReadyMax, notReadySamples int
+	evicted                      int // pods the node lifecycle controller deleted meanwhile
 }
 
 // watchNotReady samples the NotReady nodes every 5 s until the returned
@@ -220,6 +225,7 @@ func deploymentsToRunning(ctx context.Context, srv *benchServer, deployments, pe
 	}
 	res.serverP99, res.serverRequests, res.serverP99Exact = quantileSince(before, after, 0.99)
 	res.rejected = int(rejected(afterFam) - rejected(beforeFam))
+	res.evicted = int(counter(afterFam, evictionsMetric) - counter(beforeFam, evictionsMetric))
 	return res, nil
 }
 

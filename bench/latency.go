@@ -155,6 +155,19 @@ func rejected(families map[string]*dto.MetricFamily) float64 {
 	return n
 }
 
+// counter is the value of an unlabelled counter, 0 when it is absent.
+func counter(families map[string]*dto.MetricFamily, name string) float64 {
+	n := 0.0
+	for _, m := range families[name].GetMetric() {
+		n += m.GetCounter().GetValue()
+	}
+	return n
+}
+
+// evictionsMetric counts the pods the node lifecycle controller deleted
+// from nodes it took for dead (or that had untolerated NoExecute taints).
+const evictionsMetric = "taint_eviction_controller_pod_deletions_total"
+
 // quantileSince is the q-quantile of the requests counted between the
 // scrapes before and after, interpolated within the bucket as
 // Prometheus's histogram_quantile does, with the request count. Past the

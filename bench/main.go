@@ -199,7 +199,7 @@ func runCluster(ctx context.Context, r *report, binary string, nodes, schedPods,
 	r.cluster("meanwhile: p99 of every mutating request (POST/PUT/PATCH/DELETE) from the server's apiserver_request_duration_seconds",
 		fmt.Sprintf("%s%s over %d requests (%d more turned away with 429 by the in-flight limits)", ms(dr.serverP99), bound, dr.serverRequests, dr.rejected))
 	r.cluster("meanwhile: live nodes taken for dead (NotReady), sampled every 5 s",
-		fmt.Sprintf("at most %d of %d at once; %d node-samples NotReady in all", dr.notReadyMax, nodes, dr.notReadySamples))
+		fmt.Sprintf("at most %d of %d at once; %d node-samples NotReady in all; %d pods evicted from them", dr.notReadyMax, nodes, dr.notReadySamples, dr.evicted))
 	deaths, err := nodeDeath(ctx, srv, rounds)
 	if err != nil {
 		return err

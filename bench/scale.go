@@ -31,6 +31,9 @@ func runLarge(ctx context.Context, r *report, binary string, nodes, pods int) er
 		return err
 	}
 	srv.nodeLease = 40 * time.Second
+	// Room for every pod with a tenth to spare: 150,000 pods on 1,000
+	// nodes need more than kubelet's default of 110 each.
+	srv.nodePods = max(110, int64(pods/nodes)*11/10+1)
 	defer srv.stop()
 	sr, stopNodes, err := scheduleThroughput(ctx, srv, nodes, pods)
 	if stopNodes != nil {

@@ -25,6 +25,9 @@ type benchServer struct {
 	// nodeLease is the simulated nodes' Lease duration (default 10 s,
 	// renewed every quarter of it).
 	nodeLease time.Duration
+	// nodePods is each simulated node's pods capacity (default 110, as
+	// kubelet's); the large cluster raises it when its pods need more.
+	nodePods int64
 }
 
 func freePort() (int, error) {

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"sort"
 	"strconv"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,9 +27,35 @@ const (
 )
 
 // ReasonUntoleratedTaint is the reason for a taint the pod does not tolerate.
+// The strings are kept: a pod that fits nowhere meets the same few taints on
+// thousands of nodes in every attempt, and building each one anew was a
+// good part of such an attempt's cost.
 func ReasonUntoleratedTaint(t *corev1.Taint) string {
-	return "node(s) had untolerated taint {" + t.Key + ": " + t.Value + "}"
+	k := taintReasonKey{t.Key, t.Value}
+	taintReasons.RLock()
+	r, ok := taintReasons.m[k]
+	taintReasons.RUnlock()
+	if ok {
+		return r
+	}
+	r = "node(s) had untolerated taint {" + t.Key + ": " + t.Value + "}"
+	taintReasons.Lock()
+	if len(taintReasons.m) >= maxTaintReasons { // taints with ever-new values: start over
+		clear(taintReasons.m)
+	}
+	taintReasons.m[k] = r
+	taintReasons.Unlock()
+	return r
 }
+
+type taintReasonKey struct{ key, value string }
+
+const maxTaintReasons = 1024
+
+var taintReasons = struct {
+	sync.RWMutex
+	m map[taintReasonKey]string
+}{m: map[taintReasonKey]string{}}
 
 // ReasonInsufficient is the reason for a resource the node lacks.
 func ReasonInsufficient(name corev1.ResourceName) string { return "Insufficient " + string(name) }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/client-go/testing"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/component-base/metrics/testutil"
 	clocktesting "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 )
@@ -294,8 +295,12 @@ func TestUntoleratedUserTaintEvictsAtOnce(t *testing.T) {
 	objs[0].(*corev1.Node).Spec.Taints = []corev1.Taint{{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoExecute}}
 	objs = append(objs, pod("web", "n0"), pod("db", "n0", corev1.Toleration{Key: "dedicated", Value: "db", Effect: corev1.TaintEffectNoExecute}))
 	f := newFixture(t, DefaultOptions(), objs...)
+	before, _ := testutil.GetCounterMetricValue(podDeletions)
 	if got := f.evictions("n0"); !equal(got, []string{"web"}) {
 		t.Fatalf("evicted %v", got)
+	}
+	if after, _ := testutil.GetCounterMetricValue(podDeletions); after != before+1 {
+		t.Errorf("taint_eviction_controller_pod_deletions_total went from %v to %v, want one more", before, after)
 	}
 	// Marked as a disruption first, for Jobs' podFailurePolicy.
 	if got := strings.Join(writes(f.client.Actions()), ","); got != "patch pods/status,delete pods" {

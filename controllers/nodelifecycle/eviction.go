@@ -174,6 +174,7 @@ func (c *Controller) evict(ctx context.Context, pod *corev1.Pod) error {
 	if err != nil {
 		return fmt.Errorf("evicting pod %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
+	podDeletions.Inc()
 	klog.FromContext(ctx).V(2).Info("evicted pod from tainted node", "pod", klog.KObj(pod), "node", pod.Spec.NodeName)
 	c.recorder.Eventf(pod, corev1.EventTypeNormal, "TaintManagerEviction", "Marking for deletion Pod %s/%s", pod.Namespace, pod.Name)
 	return nil
