@@ -102,6 +102,9 @@ type Agent struct {
 
 	mu     sync.Mutex
 	states map[types.UID]*podState // per-pod agent memory (back-off)
+	// written: the pods as the agent's own last status writes returned
+	// them, until the informer has caught up (see freshest).
+	written map[types.UID]*corev1.Pod
 }
 
 // podKey names a pod on one node; the UID tells a pod from a later
@@ -139,7 +142,7 @@ func New(opts Options) (*Agent, error) {
 	if opts.NodeWorkers <= 0 {
 		opts.NodeWorkers = 16
 	}
-	a := &Agent{opts: opts, client: opts.Client, clock: opts.Clock, nodes: map[string]*node{}, states: map[types.UID]*podState{},
+	a := &Agent{opts: opts, client: opts.Client, clock: opts.Clock, nodes: map[string]*node{}, states: map[types.UID]*podState{}, written: map[types.UID]*corev1.Pod{},
 		thresholds: DefaultThresholds()}
 	if opts.Thresholds != nil {
 		a.thresholds = *opts.Thresholds

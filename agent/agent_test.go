@@ -3,12 +3,14 @@ package agent
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8sruntime "k8s.io/apimachinery/pkg/runtime"
@@ -320,5 +322,45 @@ func TestLateRenewalPostsStatus(t *testing.T) {
 	h.eventually("a status post after the late renewal", 100*time.Millisecond, func() bool { return posts() > before })
 	if since := h.clock.Since(posted); since > 20*time.Second {
 		t.Errorf("the next status post came %s after the last: the regular interval, not the late renewal", since)
+	}
+}
+
+// TestStatusWritesOutrunLaggingInformer: the informer never sees the
+// agent's own status writes here (the reactor keeps them from the fake's
+// store), as when its watch lags seconds behind under load. The server
+// side refuses a write whose resourceVersion is not the latest, as the
+// API server does; the second write (Running after ContainerCreating)
+// must carry the version the first one returned.
+func TestStatusWritesOutrunLaggingInformer(t *testing.T) {
+	var mu sync.Mutex
+	version, conflicts := 1, 0
+	var last corev1.PodStatus
+	pod := testPod("web", "n", corev1.RestartPolicyAlways, nil)
+	pod.ResourceVersion = "1"
+	startWith(t, 1, func(o *Options) {
+		o.Client.(*fake.Clientset).PrependReactor("update", "pods", func(a k8stesting.Action) (bool, k8sruntime.Object, error) {
+			if a.GetSubresource() != "status" {
+				return false, nil, nil
+			}
+			p := a.(k8stesting.UpdateAction).GetObject().(*corev1.Pod).DeepCopy()
+			mu.Lock()
+			defer mu.Unlock()
+			if p.ResourceVersion != strconv.Itoa(version) {
+				conflicts++
+				return true, nil, apierrors.NewConflict(corev1.Resource("pods"), p.Name, errors.New("the object has been modified"))
+			}
+			version++
+			p.ResourceVersion, last = strconv.Itoa(version), p.Status
+			return true, p, nil
+		})
+	}, pod).eventually("pod running", 100*time.Millisecond, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return last.Phase == corev1.PodRunning
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if conflicts > 0 {
+		t.Errorf("%d status writes refused for a stale resourceVersion", conflicts)
 	}
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -25,7 +26,7 @@ func (a *Agent) syncPod(ctx context.Context, key podKey) error {
 	if n == nil {
 		return nil
 	}
-	pod := a.cachedPod(key)
+	pod := a.freshest(a.cachedPod(key))
 	rs, err := n.rt.PodStatus(ctx, key.UID)
 	if err != nil {
 		return err
@@ -132,12 +133,14 @@ func (a *Agent) syncPod(ctx context.Context, key podKey) error {
 	if !equalStatus(pod.Status, status) {
 		updated := pod.DeepCopy()
 		updated.Status = status
-		if _, err := a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
+		out, err := a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+		if err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil // deleted meanwhile; the delete event brings us back
 			}
 			return err // a conflict: the informer brings the newer pod, the retry uses it
 		}
+		a.remember(out)
 	}
 	next := earliest(earliest(pl.next, readyAt), rs.RecheckAt)
 	if n.cfg.ResyncInterval > 0 {
@@ -298,6 +301,7 @@ func (a *Agent) state(uid types.UID) *podState {
 func (a *Agent) forget(n *node, uid types.UID) {
 	a.mu.Lock()
 	delete(a.states, uid)
+	delete(a.written, uid)
 	a.mu.Unlock()
 	if n.cfg.Prober != nil {
 		n.cfg.Prober.Remove(uid)
@@ -307,6 +311,49 @@ func (a *Agent) forget(n *node, uid types.UID) {
 			klog.Background().Error(err, "tearing down pod volumes", "uid", uid)
 		}
 	}
+}
+
+// freshest is pod, or the newer copy of it that the agent's own last
+// status write returned. Under load the informer lags seconds behind the
+// agent's writes: a pod's second status write (Running after
+// ContainerCreating) then carried the informer's old resourceVersion and
+// was refused with 409, again at every retry until the watch caught up
+// (82,000 conflicts while 100,000 pods started in one run, each costing
+// the server an etcd read). Kubelet reads the pod from the API server
+// before each status write instead; this costs no request.
+func (a *Agent) freshest(pod *corev1.Pod) *corev1.Pod {
+	if pod == nil {
+		return nil
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	w := a.written[pod.UID]
+	if w == nil {
+		return pod
+	}
+	if !newerVersion(w.ResourceVersion, pod.ResourceVersion) {
+		delete(a.written, pod.UID) // the informer has caught up
+		return pod
+	}
+	return w
+}
+
+// remember keeps what a status write returned, for freshest.
+func (a *Agent) remember(pod *corev1.Pod) {
+	if pod == nil || pod.UID == "" {
+		return
+	}
+	a.mu.Lock()
+	a.written[pod.UID] = pod
+	a.mu.Unlock()
+}
+
+// newerVersion: corral's resourceVersions are etcd revisions, so they
+// compare as numbers; anything else is not taken for newer.
+func newerVersion(a, b string) bool {
+	x, errA := strconv.ParseUint(a, 10, 64)
+	y, errB := strconv.ParseUint(b, 10, 64)
+	return errA == nil && errB == nil && x > y
 }
 
 func equalStatus(a, b corev1.PodStatus) bool { return equality.Semantic.DeepEqual(a, b) }
