@@ -2,6 +2,8 @@ package validation
 
 import (
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +22,14 @@ var (
 	concurrencyPolicies    = []batchv1.ConcurrencyPolicy{batchv1.AllowConcurrent, batchv1.ForbidConcurrent, batchv1.ReplaceConcurrent}
 	podFailureActions      = []batchv1.PodFailurePolicyAction{batchv1.PodFailurePolicyActionFailJob, batchv1.PodFailurePolicyActionFailIndex,
 		batchv1.PodFailurePolicyActionIgnore, batchv1.PodFailurePolicyActionCount}
+)
+
+// Upstream's bounds on what an Indexed Job's status and success policy
+// may have to hold.
+const (
+	maxFailedIndexesLimit     = 100_000
+	maxSuccessPolicyRules     = 20
+	maxSucceededIndexesLength = 64 * 1024
 )
 
 // validateJob checks a Job. Its selector was generated at create time
@@ -55,8 +65,27 @@ func validateJobSpec(spec *batchv1.JobSpec, p *field.Path) field.ErrorList {
 			errs = append(errs, field.Forbidden(p.Child("backoffLimitPerIndex"), "requires indexed completion mode"))
 		}
 	}
-	if spec.MaxFailedIndexes != nil && spec.BackoffLimitPerIndex == nil {
-		errs = append(errs, field.Required(p.Child("backoffLimitPerIndex"), "when maxFailedIndexes is specified"))
+	if m := spec.MaxFailedIndexes; m != nil {
+		mp := p.Child("maxFailedIndexes")
+		errs = append(errs, validateNonnegative(int64(*m), mp)...)
+		switch {
+		case !indexed:
+			errs = append(errs, field.Invalid(mp, *m, "requires indexed completion mode"))
+		case spec.Completions != nil && *m > *spec.Completions:
+			errs = append(errs, field.Invalid(mp, *m, "must be less than or equal to completions"))
+		case *m > maxFailedIndexesLimit:
+			errs = append(errs, field.Invalid(mp, *m, fmt.Sprintf("must be less than or equal to %d", maxFailedIndexesLimit)))
+		}
+		if spec.BackoffLimitPerIndex == nil {
+			errs = append(errs, field.Required(p.Child("backoffLimitPerIndex"), "when maxFailedIndexes is specified"))
+		}
+	}
+	if sp := spec.SuccessPolicy; sp != nil {
+		if !indexed {
+			errs = append(errs, field.Invalid(p.Child("successPolicy"), field.OmitValueType{}, "requires indexed completion mode"))
+		} else {
+			errs = append(errs, validateSuccessPolicy(sp, spec.Completions, p.Child("successPolicy"))...)
+		}
 	}
 	if r := spec.PodReplacementPolicy; r != nil {
 		errs = append(errs, validateEnum(*r, p.Child("podReplacementPolicy"), podReplacementPolicies...)...)
@@ -74,12 +103,102 @@ func validateJobSpec(spec *batchv1.JobSpec, p *field.Path) field.ErrorList {
 		for i, r := range pfp.Rules {
 			rp := p.Child("podFailurePolicy", "rules").Index(i)
 			errs = append(errs, validateRequiredEnum(r.Action, rp.Child("action"), podFailureActions...)...)
+			if r.Action == batchv1.PodFailurePolicyActionFailIndex && spec.BackoffLimitPerIndex == nil {
+				errs = append(errs, field.Invalid(rp.Child("action"), r.Action, "requires the backoffLimitPerIndex to be set"))
+			}
 			if (r.OnExitCodes == nil) == (len(r.OnPodConditions) == 0) {
 				errs = append(errs, field.Invalid(rp, "", "specifying one of OnExitCodes and OnPodConditions is required"))
 			}
 		}
 	}
 	return errs
+}
+
+// validateSuccessPolicy checks the rules of an Indexed Job's
+// successPolicy as upstream does. completions is nil only for a spec
+// already rejected for it.
+func validateSuccessPolicy(sp *batchv1.SuccessPolicy, completions *int32, p *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	rulesPath := p.Child("rules")
+	if len(sp.Rules) == 0 {
+		errs = append(errs, field.Required(rulesPath, "at least one rule must be specified when successPolicy is specified"))
+	}
+	if len(sp.Rules) > maxSuccessPolicyRules {
+		errs = append(errs, field.TooMany(rulesPath, len(sp.Rules), maxSuccessPolicyRules))
+	}
+	limit := int32(math.MaxInt32)
+	if completions != nil {
+		limit = *completions
+	}
+	for i, r := range sp.Rules {
+		rp := rulesPath.Index(i)
+		if r.SucceededIndexes == nil && r.SucceededCount == nil {
+			errs = append(errs, field.Required(rp, "at least one of succeededCount or succeededIndexes must be specified"))
+		}
+		// On a parse error the rule counts no index, as upstream.
+		var total int32
+		if r.SucceededIndexes != nil {
+			ip := rp.Child("succeededIndexes")
+			if len(*r.SucceededIndexes) > maxSucceededIndexesLength {
+				errs = append(errs, field.TooLong(ip, "", maxSucceededIndexesLength))
+			} else if n, err := countIndexes(*r.SucceededIndexes, limit); err != nil {
+				errs = append(errs, field.Invalid(ip, *r.SucceededIndexes, "error parsing succeededIndexes: "+err.Error()))
+			} else {
+				total = n
+			}
+		}
+		if c := r.SucceededCount; c != nil {
+			cp := rp.Child("succeededCount")
+			errs = append(errs, validateNonnegative(int64(*c), cp)...)
+			if *c > limit {
+				errs = append(errs, field.Invalid(cp, *c, fmt.Sprintf("must be less than or equal to %d (the number of specified completions)", limit)))
+			}
+			if r.SucceededIndexes != nil && *c > total {
+				errs = append(errs, field.Invalid(cp, *c, fmt.Sprintf("must be less than or equal to %d (the number of indexes in the specified succeededIndexes field)", total)))
+			}
+		}
+	}
+	return errs
+}
+
+// countIndexes checks an index list such as "1,3-5": decimal indexes
+// below completions, each interval increasing and after the previous one
+// (so none overlap). It returns how many indexes the list holds.
+func countIndexes(s string, completions int32) (int32, error) {
+	if s == "" {
+		return 0, nil
+	}
+	var total int32
+	last := int64(-1)
+	for _, part := range strings.Split(s, ",") {
+		bounds := strings.Split(part, "-")
+		if len(bounds) > 2 {
+			return 0, fmt.Errorf("the fragment %q violates the requirement that an index interval can have at most two parts separated by '-'", part)
+		}
+		var lohi [2]int64
+		for j, b := range bounds {
+			v, err := strconv.ParseInt(b, 10, 32)
+			if err != nil || v < 0 {
+				return 0, fmt.Errorf("cannot convert string to integer for index: %q", b)
+			}
+			if v >= int64(completions) {
+				return 0, fmt.Errorf("too large index: %q", b)
+			}
+			lohi[j] = v
+		}
+		lo, hi := lohi[0], lohi[0]
+		if len(bounds) == 2 {
+			if hi = lohi[1]; lo >= hi {
+				return 0, fmt.Errorf("non-increasing order, previous: %d, current: %d", lo, hi)
+			}
+		}
+		if lo <= last {
+			return 0, fmt.Errorf("non-increasing order, previous: %d, current: %d", last, lo)
+		}
+		total += int32(hi - lo + 1)
+		last = hi
+	}
+	return total, nil
 }
 
 // validateJobUpdate keeps what the job controller has acted upon. The pod
@@ -92,6 +211,7 @@ func validateJobUpdate(job, old *batchv1.Job) field.ErrorList {
 	errs = append(errs, immutable(spec.PodFailurePolicy, oldSpec.PodFailurePolicy, specPath.Child("podFailurePolicy"))...)
 	errs = append(errs, immutable(spec.BackoffLimitPerIndex, oldSpec.BackoffLimitPerIndex, specPath.Child("backoffLimitPerIndex"))...)
 	errs = append(errs, immutable(spec.ManagedBy, oldSpec.ManagedBy, specPath.Child("managedBy"))...)
+	errs = append(errs, immutable(spec.SuccessPolicy, oldSpec.SuccessPolicy, specPath.Child("successPolicy"))...)
 
 	indexed := spec.CompletionMode != nil && *spec.CompletionMode == batchv1.IndexedCompletion
 	if !equality.Semantic.DeepEqual(spec.Completions, oldSpec.Completions) {

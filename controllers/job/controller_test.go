@@ -433,12 +433,12 @@ func TestIndexed(t *testing.T) {
 }
 
 func TestIndexesRoundTrip(t *testing.T) {
-	for _, s := range []string{"", "0", "1,3-5", "0-9", "2,4,7-8"} {
+	for _, s := range []string{"", "0", "1,3-5", "0-9", "2,4,7,8", "0,1,3-6"} {
 		if got := formatIndexes(parseIndexes(s, 10)); got != s {
 			t.Errorf("%q -> %q", s, got)
 		}
 	}
-	if got := formatIndexes(parseIndexes("1,3-12", 5)); got != "1,3-4" {
+	if got := formatIndexes(parseIndexes("1,3-12", 6)); got != "1,3-5" {
 		t.Errorf("out-of-range indexes kept: %q", got)
 	}
 }

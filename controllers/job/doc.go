@@ -16,10 +16,20 @@
 // spec.podFailurePolicy judges each failed pod by its exit codes or
 // conditions: FailJob fails the Job at once (reason PodFailurePolicy),
 // Ignore replaces the pod without counting it or backing off, Count is
-// the default; FailIndex counts, as backoffLimitPerIndex is missing.
+// the default; FailIndex counts the pod and fails its index at once.
 //
-// Not implemented: successPolicy, backoffLimitPerIndex /
-// maxFailedIndexes, adoption of orphan pods matching a Job's selector, and
+// Indexed Jobs only: spec.backoffLimitPerIndex gives each index its own
+// failure budget and backoff (perindex.go); the failures of an index ride
+// on its pods' batch.kubernetes.io/job-index-failure-count annotation,
+// and an index out of budget is listed in status.failedIndexes and not
+// run again. The Job fails (reason MaxFailedIndexesExceeded) once more
+// than spec.maxFailedIndexes indexes failed, or (reason FailedIndexes)
+// once every index has succeeded or failed and some failed.
+// spec.successPolicy (successpolicy.go) declares the Job succeeded
+// (SuccessCriteriaMet, reason SuccessPolicy) when chosen indexes or
+// enough of them succeeded; the remaining pods are stopped, then Complete.
+//
+// Not implemented: adoption of orphan pods matching a Job's selector, and
 // spec.managedBy other than the built-in controller (such Jobs are left
 // alone).
 package job

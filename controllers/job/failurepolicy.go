@@ -10,15 +10,17 @@ import (
 
 // failurePolicyVerdict is what spec.podFailurePolicy says of one failed
 // pod: the action of the first rule it matches (Count when none does,
-// as upstream) and, for FailJob, the message of the Job's condition.
+// as upstream) and the matching rule's message (the Job's condition
+// message for FailJob).
 type failurePolicyVerdict struct {
 	action  batchv1.PodFailurePolicyAction
 	message string
 }
 
 // judgeFailure applies the Job's podFailurePolicy to a failed pod. Rules
-// are tried in order; the first that matches decides. FailIndex needs
-// backoffLimitPerIndex, which corral does not implement: it counts.
+// are tried in order; the first that matches decides. FailIndex counts
+// the failure and, with backoffLimitPerIndex, fails the pod's index at
+// once (perindex.go); validation allows it only with backoffLimitPerIndex.
 func judgeFailure(job *batchv1.Job, pod *corev1.Pod) failurePolicyVerdict {
 	policy := job.Spec.PodFailurePolicy
 	if policy == nil {
@@ -34,9 +36,6 @@ func judgeFailure(job *batchv1.Job, pod *corev1.Pod) failurePolicyVerdict {
 		}
 		if matched == "" {
 			continue
-		}
-		if rule.Action == batchv1.PodFailurePolicyActionFailIndex {
-			break
 		}
 		return failurePolicyVerdict{action: rule.Action, message: matched}
 	}

@@ -28,8 +28,14 @@ func (c *Controller) manage(ctx context.Context, key string, job *batchv1.Job, s
 	}
 	var toDelete []*corev1.Pod
 	var toCreate []int // completion indexes; -1 for NonIndexed pods
+	var wait time.Duration
 	if isIndexed(job) {
 		toDelete, toCreate = indexedDiff(job, s, parallelism)
+		if hasBackoffLimitPerIndex(job) {
+			// Each index backs off on its own failures, not the Job's.
+			toCreate, wait = readyIndexes(toCreate, s.held, c.clock.Now())
+			backoff = 0
+		}
 	} else {
 		want := parallelism
 		switch {
@@ -59,21 +65,22 @@ func (c *Controller) manage(ctx context.Context, key string, job *batchv1.Job, s
 			return 0, deleted, backoff, err
 		}
 		var cerr error
-		created, cerr = c.createPods(ctx, key, job, toCreate[:min(len(toCreate), burst)])
+		created, cerr = c.createPods(ctx, key, job, toCreate[:min(len(toCreate), burst)], s.held)
 		err = errors.Join(err, cerr)
 	}
-	return created, deleted, 0, err
+	return created, deleted, wait, err
 }
 
 // indexedDiff keeps one running pod per pending index: pods with an
-// invalid or already-succeeded index and duplicates go, and the lowest
-// missing indexes get pods up to parallelism.
+// invalid, already-succeeded or failed index and duplicates go, and the
+// lowest missing indexes get pods up to parallelism.
 func indexedDiff(job *batchv1.Job, s *jobState, parallelism int) (toDelete []*corev1.Pod, toCreate []int) {
 	completions := int(*job.Spec.Completions)
 	byIndex := map[int]*corev1.Pod{}
 	for _, p := range deletionOrder(s.active) {
 		i := podIndex(p)
-		if i < 0 || i >= completions || s.succeededIndexes.Has(i) {
+		// A failed index must not also succeed: a stray pod of it goes.
+		if i < 0 || i >= completions || s.succeededIndexes.Has(i) || s.failedIndexes.Has(i) {
 			toDelete = append(toDelete, p)
 			continue
 		}
@@ -99,7 +106,7 @@ func indexedDiff(job *batchv1.Job, s *jobState, parallelism int) (toDelete []*co
 		return toDelete, nil
 	}
 	for i := 0; i < completions && len(byIndex)+len(toCreate) < want; i++ {
-		if !busy.Has(i) && !s.succeededIndexes.Has(i) {
+		if !busy.Has(i) && !s.succeededIndexes.Has(i) && !s.failedIndexes.Has(i) {
 			toCreate = append(toCreate, i)
 		}
 	}
@@ -131,8 +138,9 @@ func deletionOrder(pods []*corev1.Pod) []*corev1.Pod {
 }
 
 // createPods creates pods in slow-start batches (1, 2, 4, ...), so that a
-// template the API rejects costs one request, not hundreds.
-func (c *Controller) createPods(ctx context.Context, key string, job *batchv1.Job, indexes []int) (int, error) {
+// template the API rejects costs one request, not hundreds. held gives,
+// with backoffLimitPerIndex, the failed pod each index's new pod replaces.
+func (c *Controller) createPods(ctx context.Context, key string, job *batchv1.Job, indexes []int, held map[int]failure) (int, error) {
 	c.expectations.ExpectCreations(key, len(indexes))
 	created := 0
 	for batch := 1; len(indexes) > 0; batch *= 2 {
@@ -144,6 +152,9 @@ func (c *Controller) createPods(ctx context.Context, key string, job *batchv1.Jo
 			go func(i int) {
 				defer wg.Done()
 				pod := newPod(job, indexes[i])
+				if hasBackoffLimitPerIndex(job) {
+					setIndexFailureCounts(pod, held[indexes[i]])
+				}
 				_, err := c.client.CoreV1().Pods(job.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 				if err != nil {
 					// The informer will never see this pod.

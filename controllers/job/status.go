@@ -111,7 +111,8 @@ func parseIndexes(s string, completions int) sets.Set[int] {
 	return out
 }
 
-// formatIndexes writes sorted indexes with runs compressed: "1,3-5".
+// formatIndexes writes sorted indexes with runs of three or more
+// compressed, as the API documents and upstream writes: "1,3-5,7,8".
 func formatIndexes(set sets.Set[int]) string {
 	idx := sets.List(set)
 	var b strings.Builder
@@ -125,7 +126,11 @@ func formatIndexes(set sets.Set[int]) string {
 		}
 		b.WriteString(strconv.Itoa(idx[i]))
 		if j > i {
-			b.WriteByte('-')
+			sep := byte('-')
+			if j == i+1 {
+				sep = ','
+			}
+			b.WriteByte(sep)
 			b.WriteString(strconv.Itoa(idx[j]))
 		}
 		i = j + 1

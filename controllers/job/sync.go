@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -74,9 +75,37 @@ type jobState struct {
 	newSucceeded, newFailed             int
 	// succeededIndexes is for Indexed Jobs only.
 	succeededIndexes sets.Set[int]
+	// failedIndexes and held are for backoffLimitPerIndex only: the
+	// indexes given up on, and per index the failed pod whose finalizer
+	// stays until its replacement exists (perindex.go).
+	failedIndexes sets.Set[int]
+	held          map[int]failure
 	// failJob: a newly failed pod matched a FailJob rule of the
 	// podFailurePolicy; the message of the Job's failure condition.
 	failJob string
+}
+
+// failure is a newly failed pod and what the podFailurePolicy says of it.
+type failure struct {
+	pod     *corev1.Pod
+	verdict failurePolicyVerdict
+}
+
+// count lets a newly failed pod go and counts it, unless the
+// podFailurePolicy ignores it (then it is replaced, not counted, and does
+// not back the Job off).
+func (s *jobState) count(f failure) {
+	s.release = append(s.release, f.pod)
+	switch f.verdict.action {
+	case batchv1.PodFailurePolicyActionIgnore:
+		return
+	case batchv1.PodFailurePolicyActionFailJob:
+		if s.failJob == "" {
+			s.failJob = f.verdict.message
+		}
+	}
+	s.uncountedFailed.Insert(f.pod.UID)
+	s.newFailed++
 }
 
 func (c *Controller) syncActive(ctx context.Context, key string, shared *batchv1.Job, pods []*corev1.Pod, now time.Time) (time.Duration, error) {
@@ -101,31 +130,21 @@ func (c *Controller) syncActive(ctx context.Context, key string, shared *batchv1
 		}
 	}
 
-	s := c.classify(key, job, pods, suspended, interim != nil)
+	s := c.classify(key, job, pods, suspended, interim)
 	var succeeded int32
 	if isIndexed(job) {
 		succeeded = int32(s.succeededIndexes.Len())
 	} else {
 		succeeded = st.Succeeded + int32(s.uncountedSucceeded.Len())
 	}
-	failed := st.Failed + int32(s.uncountedFailed.Len())
 
 	// Decide whether the Job is done; the terminal condition waits for
 	// the pods to be gone, as upstream 1.31+ does.
 	if interim == nil {
-		backoffLimit := int32(6)
-		if job.Spec.BackoffLimit != nil {
-			backoffLimit = *job.Spec.BackoffLimit
-		}
-		switch {
-		case s.failJob != "":
-			interim = c.setInterim(job, batchv1.JobFailureTarget, batchv1.JobReasonPodFailurePolicy, s.failJob, now)
-		case failed > backoffLimit || pastBackoffLimitOnFailure(job, s.active, backoffLimit):
-			interim = c.setInterim(job, batchv1.JobFailureTarget, batchv1.JobReasonBackoffLimitExceeded, "Job has reached the specified backoff limit", now)
-		case !suspended && pastDeadline(job, now):
-			interim = c.setInterim(job, batchv1.JobFailureTarget, batchv1.JobReasonDeadlineExceeded, "Job was active longer than specified deadline", now)
-		case completed(job, succeeded, len(s.active)):
-			interim = c.setInterim(job, batchv1.JobSuccessCriteriaMet, batchv1.JobReasonCompletionsReached, "Reached expected number of succeeded pods", now)
+		if t, reason, msg := decide(job, s, succeeded, suspended, now); t != "" {
+			interim = c.setInterim(job, t, reason, msg, now)
+			// A decided Job waits for no replacement: count and let go.
+			s.releaseHeld()
 		}
 	}
 
@@ -166,6 +185,10 @@ func (c *Controller) syncActive(ctx context.Context, key string, shared *batchv1
 	if isIndexed(job) {
 		st.CompletedIndexes = formatIndexes(s.succeededIndexes)
 		st.Succeeded = succeeded
+		if hasBackoffLimitPerIndex(job) {
+			// Written with the uncounted pods, before their finalizers go.
+			st.FailedIndexes = ptrTo(formatIndexes(s.failedIndexes))
+		}
 	}
 
 	// Step 1: record newly finished pods before their finalizers go, so
@@ -219,8 +242,43 @@ func (c *Controller) syncActive(ctx context.Context, key string, shared *batchv1
 	return requeue, errors.Join(manageErr, relErr)
 }
 
+// decide returns the interim condition the Job has earned, if any, in
+// upstream's order: failures first, then success.
+func decide(job *batchv1.Job, s *jobState, succeeded int32, suspended bool, now time.Time) (t batchv1.JobConditionType, reason, msg string) {
+	// The API defaults backoffLimit to MaxInt32 when backoffLimitPerIndex
+	// is set; one set explicitly still applies, as upstream.
+	backoffLimit := int32(6)
+	if hasBackoffLimitPerIndex(job) {
+		backoffLimit = math.MaxInt32
+	}
+	if job.Spec.BackoffLimit != nil {
+		backoffLimit = *job.Spec.BackoffLimit
+	}
+	failed := job.Status.Failed + int32(s.uncountedFailed.Len()) + s.heldCounted()
+	if s.failJob != "" {
+		return batchv1.JobFailureTarget, batchv1.JobReasonPodFailurePolicy, s.failJob
+	}
+	if failed > backoffLimit || pastBackoffLimitOnFailure(job, s.active, backoffLimit) {
+		return batchv1.JobFailureTarget, batchv1.JobReasonBackoffLimitExceeded, "Job has reached the specified backoff limit"
+	}
+	if !suspended && pastDeadline(job, now) {
+		return batchv1.JobFailureTarget, batchv1.JobReasonDeadlineExceeded, "Job was active longer than specified deadline"
+	}
+	if reason, msg := failedIndexesVerdict(job, s); reason != "" {
+		return batchv1.JobFailureTarget, reason, msg
+	}
+	if msg, ok := matchSuccessPolicy(job, s.succeededIndexes); ok {
+		return batchv1.JobSuccessCriteriaMet, batchv1.JobReasonSuccessPolicy, msg
+	}
+	if completed(job, succeeded, len(s.active)) {
+		return batchv1.JobSuccessCriteriaMet, batchv1.JobReasonCompletionsReached, "Reached expected number of succeeded pods"
+	}
+	return "", "", ""
+}
+
 // classify sorts the pods and picks the newly finished ones to count.
-func (c *Controller) classify(key string, job *batchv1.Job, pods []*corev1.Pod, suspended, finishing bool) *jobState {
+// interim is the Job's FailureTarget or SuccessCriteriaMet, if any.
+func (c *Controller) classify(key string, job *batchv1.Job, pods []*corev1.Pod, suspended bool, interim *batchv1.JobCondition) *jobState {
 	s := &jobState{
 		uncountedSucceeded: sets.New[types.UID](),
 		uncountedFailed:    sets.New[types.UID](),
@@ -241,8 +299,11 @@ func (c *Controller) classify(key string, job *batchv1.Job, pods []*corev1.Pod, 
 	}
 	// With podReplacementPolicy Failed a terminating pod is not failed
 	// until its phase says so; by default it is failed (and replaced) as
-	// soon as it starts terminating.
+	// soon as it starts terminating. A failing Job counts the pods it
+	// stops as failed; a succeeding one does not, as upstream.
 	replaceTerminating := !replaceOnlyFailed(job)
+	failing := interim != nil && interim.Type == batchv1.JobFailureTarget
+	var failures []failure
 	for _, p := range pods {
 		terminal := p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
 		switch {
@@ -270,23 +331,23 @@ func (c *Controller) classify(key string, job *batchv1.Job, pods []*corev1.Pod, 
 			s.newSucceeded++
 			s.release = append(s.release, p)
 		case p.Status.Phase == corev1.PodFailed:
-			v := judgeFailure(job, p)
-			s.release = append(s.release, p)
-			if v.action == batchv1.PodFailurePolicyActionIgnore {
-				continue // not a failure: replaced, not counted, no backoff
-			}
-			if v.action == batchv1.PodFailurePolicyActionFailJob && s.failJob == "" {
-				s.failJob = v.message
-			}
-			s.uncountedFailed.Insert(p.UID)
-			s.newFailed++
-		case p.DeletionTimestamp != nil && !suspended && (replaceTerminating || finishing):
-			s.uncountedFailed.Insert(p.UID)
-			s.newFailed++
-			s.release = append(s.release, p)
+			failures = append(failures, failure{p, judgeFailure(job, p)})
+		case p.DeletionTimestamp != nil && !suspended && (replaceTerminating || failing):
+			failures = append(failures, failure{p, failurePolicyVerdict{action: batchv1.PodFailurePolicyActionCount}})
 		case p.DeletionTimestamp != nil && suspended:
 			// Stopped by suspension: not a failure, not counted.
 			s.release = append(s.release, p)
+		}
+	}
+	if hasBackoffLimitPerIndex(job) {
+		s.failedIndexes = failedIndexes(job, failures)
+		if interim == nil {
+			s.held = holdLastFailures(job, s, failures)
+		}
+	}
+	for _, f := range failures {
+		if h, ok := s.held[podIndex(f.pod)]; !ok || h.pod != f.pod {
+			s.count(f)
 		}
 	}
 	return s
