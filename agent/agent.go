@@ -25,6 +25,12 @@ import (
 // Options configure an Agent.
 type Options struct {
 	Client kubernetes.Interface
+	// NodeClients, when set, carry each node's own writes (lease, node
+	// and pod status), node i on NodeClients[i%len]; the pod watch stays
+	// on Client. A simulated fleet gives them separate connections, as
+	// real nodes have: thousands of nodes on one HTTP/2 connection queue
+	// behind that connection's single write loop in the server.
+	NodeClients []kubernetes.Interface
 	Clock  clock.WithTicker // default: the real clock
 	Nodes  []NodeConfig
 
@@ -161,7 +167,10 @@ func New(opts Options) (*Agent, error) {
 		if nc.AgentPort <= 0 {
 			nc.AgentPort = 10250
 		}
-		n := &node{cfg: nc, rt: nc.Runtime}
+		n := &node{cfg: nc, rt: nc.Runtime, client: opts.Client}
+		if k := len(opts.NodeClients); k > 0 {
+			n.client = opts.NodeClients[len(a.nodes)%k]
+		}
 		n.prober, _ = nc.Runtime.(runtime.Prober)
 		a.nodes[nc.Name] = n
 		nc.Runtime.SetChangeHandler(func(uid types.UID) { a.enqueueUID(n, uid) })

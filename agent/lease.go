@@ -17,7 +17,7 @@ const LeaseNamespace = "kube-node-lease"
 // that copy is missing or stale.
 func (a *Agent) renewLease(ctx context.Context, name string) error {
 	n := a.nodes[name]
-	leases := a.client.CoordinationV1().Leases(LeaseNamespace)
+	leases := n.client.CoordinationV1().Leases(LeaseNamespace)
 	now := metav1.NewMicroTime(a.clock.Now())
 	n.mu.Lock()
 	lease, uid := n.lease, n.uid

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 
 	"corral/agent/runtime"
@@ -25,6 +26,7 @@ import (
 type node struct {
 	cfg    NodeConfig
 	rt     runtime.Runtime
+	client kubernetes.Interface // its writes: Options.Client or one of NodeClients
 	prober runtime.Prober // nil: ready while running
 
 	mu           sync.Mutex // guards the fields below (status and lease workers share them)
@@ -122,7 +124,7 @@ func (a *Agent) desiredNode(n *node, info runtime.NodeInfo) *corev1.Node {
 // whoever set them.
 func (a *Agent) register(ctx context.Context, n *node, info runtime.NodeInfo, infoErr error) error {
 	want := a.desiredNode(n, info)
-	nodes := a.client.CoreV1().Nodes()
+	nodes := n.client.CoreV1().Nodes()
 	cur, err := nodes.Create(ctx, want, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
 		if cur, err = nodes.Get(ctx, want.Name, metav1.GetOptions{}); err != nil {
@@ -195,7 +197,7 @@ func (a *Agent) heartbeat(ctx context.Context, n *node, info runtime.NodeInfo, i
 	if err != nil {
 		return err
 	}
-	cur, err := a.client.CoreV1().Nodes().Patch(ctx, n.cfg.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
+	cur, err := n.client.CoreV1().Nodes().Patch(ctx, n.cfg.Name, types.StrategicMergePatchType, patch, metav1.PatchOptions{}, "status")
 	if apierrors.IsNotFound(err) { // deleted under us: register again, as kubelet does
 		n.mu.Lock()
 		n.registered, n.lease = false, nil

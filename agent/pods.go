@@ -133,7 +133,7 @@ func (a *Agent) syncPod(ctx context.Context, key podKey) error {
 	if !equalStatus(pod.Status, status) {
 		updated := pod.DeepCopy()
 		updated.Status = status
-		out, err := a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+		out, err := n.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
 		if err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil // deleted meanwhile; the delete event brings us back
@@ -170,7 +170,7 @@ func (a *Agent) terminate(ctx context.Context, n *node, pod *corev1.Pod, rs *run
 			}
 		}
 	}
-	err := a.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+	err := n.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: ptr.To[int64](0), Preconditions: metav1.NewUIDPreconditions(string(pod.UID))})
 	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return err
@@ -213,7 +213,7 @@ func (a *Agent) writeTerminalStatus(ctx context.Context, n *node, pod *corev1.Po
 	}
 	updated := pod.DeepCopy()
 	updated.Status = status
-	_, err = a.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	_, err = n.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
 		return true, nil
 	}

@@ -52,7 +52,18 @@ func joinSimulated(srv *benchServer, name string, count int, labels map[string]s
 	if err != nil {
 		return nil, err
 	}
-	a, err := agent.New(agent.Options{Client: client, Nodes: nodes, LeaseDuration: lease})
+	// Real nodes each have a connection; the fleet's writes go over one
+	// per 25 nodes, each with its share of the rate limit.
+	shards := max(1, count/25)
+	src := restclient.CopyConfig(rc)
+	src.QPS, src.Burst = rc.QPS/float32(shards)+10, rc.Burst/shards+20
+	nodeClients := make([]kubernetes.Interface, shards)
+	for i := range nodeClients {
+		if nodeClients[i], err = protobufClient(ownConnection(src)); err != nil {
+			return nil, err
+		}
+	}
+	a, err := agent.New(agent.Options{Client: client, NodeClients: nodeClients, Nodes: nodes, LeaseDuration: lease})
 	if err != nil {
 		return nil, err
 	}

@@ -32,9 +32,7 @@ type writeProbe struct {
 // startWriteProbe writes every interval into namespace ns (created here)
 // on a connection of its own, until stop.
 func startWriteProbe(ctx context.Context, cfg *restclient.Config, ns string, interval time.Duration) (*writeProbe, error) {
-	own := restclient.CopyConfig(cfg)
-	own.Dial = nil
-	c, err := protobufClient(own)
+	c, err := protobufClient(ownConnection(cfg))
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"sort"
 	"sync"
 	"time"
@@ -39,6 +40,15 @@ func protobufClient(cfg *restclient.Config) (*kubernetes.Clientset, error) {
 	return kubernetes.NewForConfig(c)
 }
 
+// ownConnection is cfg with a dialer of its own: client-go shares one
+// transport, so one HTTP/2 connection, among configs that look alike;
+// a config with its own Dial gets a transport (a connection) of its own.
+func ownConnection(cfg *restclient.Config) *restclient.Config {
+	c := restclient.CopyConfig(cfg)
+	c.Dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	return c
+}
+
 // createPods creates count pods from conc goroutines, each with its own
 // client connection, and measures each request.
 func createPods(ctx context.Context, cfg *restclient.Config, ns string, conc, count int) (createResult, error) {
@@ -51,9 +61,7 @@ func createPods(ctx context.Context, cfg *restclient.Config, ns string, conc, co
 	}
 	clients := make([]*kubernetes.Clientset, conc)
 	for i := range clients {
-		c := restclient.CopyConfig(cfg)
-		c.Dial = nil
-		if clients[i], err = protobufClient(c); err != nil {
+		if clients[i], err = protobufClient(ownConnection(cfg)); err != nil {
 			return createResult{}, err
 		}
 	}
