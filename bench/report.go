@@ -115,7 +115,8 @@ func (r *report) clusterMarkdown() string {
 	b.WriteString("## Control plane with simulated nodes (issue B)\n\n" + r.measured())
 	b.WriteString("Each part runs on a fresh `corral server --disable-agent` (scheduler and controllers on unless a row says otherwise);\n" +
 		"the simulated nodes run in the bench process (`corral/agent` with the simulated runtime, 10 s leases unless a row says\n" +
-		"otherwise), talking to the server over HTTPS with the join token.\n\n")
+		"otherwise), talking to the server over HTTPS with the join token: one watch for all their pods, and their own writes\n" +
+		"(leases, node and pod status) over one connection per 25 nodes.\n\n")
 	b.WriteString("| measurement | corral |\n|---|---|\n")
 	for _, x := range r.clusters {
 		fmt.Fprintf(&b, "| %s | %s |\n", x.what, x.corral)
