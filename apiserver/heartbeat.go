@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
+	epmetrics "k8s.io/apiserver/pkg/endpoints/metrics"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	genericfilters "k8s.io/apiserver/pkg/server/filters"
 
@@ -79,6 +80,10 @@ func heartbeatLane(next http.Handler, concurrency int, wait time.Duration) http.
 		select {
 		case slots <- struct{}{}:
 		case <-timer.C:
+			// Counted as the max-in-flight filter counts its 429s
+			// (apiserver_request_total): the lane answers before the
+			// instrumented route would.
+			epmetrics.RecordDroppedRequest(r, ri, epmetrics.APIServerComponent, ri.Verb != "get")
 			err := apierrors.NewTooManyRequests("too many node heartbeats in flight, please try again later", 1)
 			responsewriters.ErrorNegotiated(err, api.Codecs, schema.GroupVersion{Group: ri.APIGroup, Version: ri.APIVersion}, w, r)
 			return

@@ -9,7 +9,9 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	epmetrics "k8s.io/apiserver/pkg/endpoints/metrics"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/component-base/metrics/legacyregistry"
 )
 
 func TestLongRunning(t *testing.T) {
@@ -60,10 +62,16 @@ func TestHeartbeatLane(t *testing.T) {
 	go func() { first <- request(renewal) }()
 	<-entered // the one slot is taken
 
-	// A second renewal waits out its bound and is told to come back.
+	// A second renewal waits out its bound and is told to come back,
+	// counted in apiserver_request_total as the in-flight limits count.
+	epmetrics.Register()
+	before := droppedLeaseWrites(t)
 	rec := request(renewal)
 	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "1" {
 		t.Fatalf("second renewal: %d, Retry-After %q; want 429 and 1", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if got := droppedLeaseWrites(t); got != before+1 {
+		t.Errorf("apiserver_request_total for leases PUT 429 went from %v to %v, want one more", before, got)
 	}
 	var status metav1.Status
 	if err := json.Unmarshal(rec.Body.Bytes(), &status); err != nil || status.Kind != "Status" || status.Reason != metav1.StatusReasonTooManyRequests {
@@ -81,4 +89,29 @@ func TestHeartbeatLane(t *testing.T) {
 	if rec := <-first; rec.Code != http.StatusOK {
 		t.Fatalf("first renewal: %d", rec.Code)
 	}
+}
+
+// droppedLeaseWrites is apiserver_request_total{resource="leases",verb="PUT",code="429"}.
+func droppedLeaseWrites(t *testing.T) float64 {
+	t.Helper()
+	families, err := legacyregistry.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0.0
+	for _, f := range families {
+		if f.GetName() != "apiserver_request_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["resource"] == "leases" && labels["verb"] == "PUT" && labels["code"] == "429" {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
 }
