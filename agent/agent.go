@@ -31,8 +31,8 @@ type Options struct {
 	// real nodes have: thousands of nodes on one HTTP/2 connection queue
 	// behind that connection's single write loop in the server.
 	NodeClients []kubernetes.Interface
-	Clock  clock.WithTicker // default: the real clock
-	Nodes  []NodeConfig
+	Clock       clock.WithTicker // default: the real clock
+	Nodes       []NodeConfig
 
 	// LeaseDuration is the Lease's leaseDurationSeconds (default 10s);
 	// RenewInterval how often it is renewed (default LeaseDuration/4).

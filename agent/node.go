@@ -27,7 +27,7 @@ type node struct {
 	cfg    NodeConfig
 	rt     runtime.Runtime
 	client kubernetes.Interface // its writes: Options.Client or one of NodeClients
-	prober runtime.Prober // nil: ready while running
+	prober runtime.Prober       // nil: ready while running
 
 	mu           sync.Mutex // guards the fields below (status and lease workers share them)
 	registered   bool

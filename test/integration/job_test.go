@@ -7,17 +7,24 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
+
+// jobCluster starts one simulated node of its own, labelled for the
+// test's pods, and a namespace job-<name>.
+func jobCluster(t *testing.T, node, name string) (kubernetes.Interface, map[string]string, string) {
+	c := clientset(t)
+	lbl := map[string]string{"corral.test/job": name}
+	startLabeledNodes(t, node, 1, lbl)
+	waitNodesReady(t, c, node)
+	return c, lbl, newNamespace(t, "job-"+name)
+}
 
 // TestJobPodFailurePolicy: a pod's exit code that a FailJob rule names
 // fails the Job at once, reason PodFailurePolicy, without spending the
 // backoff limit on retries.
 func TestJobPodFailurePolicy(t *testing.T) {
-	c := clientset(t)
-	lbl := map[string]string{"corral.test/job": "failure-policy"}
-	startLabeledNodes(t, "jfp", 1, lbl)
-	waitNodesReady(t, c, "jfp")
-	ns := newNamespace(t, "job-failure-policy")
+	c, lbl, ns := jobCluster(t, "jfp", "failure-policy")
 
 	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "bug"}, Spec: batchv1.JobSpec{
 		BackoffLimit: ptr(int32(6)),
@@ -66,11 +73,7 @@ func TestJobPodFailurePolicy(t *testing.T) {
 // succeeded index, completes (reason SuccessPolicy) after its first pod,
 // without running the other indexes.
 func TestJobPerIndexAndSuccessPolicy(t *testing.T) {
-	c := clientset(t)
-	lbl := map[string]string{"corral.test/job": "per-index"}
-	startLabeledNodes(t, "jpi", 1, lbl)
-	waitNodesReady(t, c, "jpi")
-	ns := newNamespace(t, "job-per-index")
+	c, lbl, ns := jobCluster(t, "jpi", "per-index")
 
 	indexed := func(name string, completions, parallelism int32, exitCode string) *batchv1.Job {
 		mode := batchv1.IndexedCompletion
